@@ -1,0 +1,106 @@
+/**
+ * Rooms: `PUT` opens (host), `GET` describes (members), `DELETE` closes (host), and
+ * `GET /rooms/{room}/events` streams the room's events as Server-Sent Events.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { AppDeps } from "../src/http/app.ts";
+import {
+  mediaType,
+  methodNotAllowed,
+  pathRoom,
+  principal,
+  refuseWhileDraining,
+  requireMediaType,
+} from "../src/http/request.ts";
+import { DomainError } from "../src/errors.ts";
+import type { RoomEvent } from "../src/rooms/room.ts";
+
+const RoomSettings = z.strictObject({
+  maxParticipants: z.number().int().min(0).max(10_000).optional(),
+});
+
+/** The room resource. */
+export function roomRoutes(deps: AppDeps): Hono {
+  const r = new Hono();
+  r.put("/rooms/:room", async (c) => {
+    refuseWhileDraining(deps.lifecycle);
+    const name = pathRoom(c);
+    const who = await principal(c, deps.verifier);
+    const text = await c.req.text();
+    let settings: z.infer<typeof RoomSettings> = {};
+    if (text.trim() !== "") {
+      requireMediaType(c, "application/json");
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new DomainError("bad-request", "the body is not JSON");
+      }
+      const parsed = RoomSettings.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new DomainError(
+          "bad-request",
+          `${issue.path.join(".") || "body"}: ${issue.message}`,
+        );
+      }
+      settings = parsed.data;
+    } else if (mediaType(c) && mediaType(c) !== "application/json") {
+      requireMediaType(c, "application/json");
+    }
+    const { room, created } = deps.rooms.open(who, name, settings.maxParticipants);
+    return c.json(room.view(), created ? 201 : 200);
+  });
+  r.get("/rooms/:room", async (c) => {
+    const name = pathRoom(c);
+    const who = await principal(c, deps.verifier);
+    return c.json(deps.rooms.describe(who, name));
+  });
+  r.delete("/rooms/:room", async (c) => {
+    const name = pathRoom(c);
+    const who = await principal(c, deps.verifier);
+    await deps.rooms.close(who, name);
+    deps.log.info("room closed", { room: name, by: who.sub });
+    return c.body(null, 200);
+  });
+  r.get("/rooms/:room/events", async (c) => {
+    const name = pathRoom(c);
+    const who = await principal(c, deps.verifier);
+    const room = deps.rooms.member(who, name);
+    return streamSSE(c, async (stream) => {
+      const queue: RoomEvent[] = [];
+      let wake: (() => void) | undefined;
+      const off = room.events.on((event) => {
+        queue.push(event);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        off();
+        wake?.();
+      });
+      await stream.writeSSE({ event: "room", data: JSON.stringify(room.view()) });
+      while (!stream.aborted) {
+        const event = queue.shift();
+        if (!event) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 15_000); // keep-alive comment below
+          });
+          wake = undefined;
+          if (queue.length === 0 && !stream.aborted) await stream.write(": keep-alive\n\n");
+          continue;
+        }
+        const { type, ...data } = event;
+        await stream.writeSSE({ event: type, data: JSON.stringify(data) });
+        if (type === "room-closed") break;
+      }
+      off();
+    });
+  });
+  r.all("/rooms/:room", methodNotAllowed("GET, HEAD, OPTIONS, PUT, DELETE"));
+  return r;
+}

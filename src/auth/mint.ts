@@ -1,0 +1,120 @@
+/**
+ * Command-line token minter:
+ *
+ * ```sh
+ * deno task token --room R --role host|participant --sub NAME [--ttl 1h] [--secret S]
+ * ```
+ *
+ * The secret defaults to the environment variable `JWT_SECRET` (its UTF-8 bytes, as the server
+ * uses it); `JWT_ISSUER` and `JWT_AUDIENCE` are honoured when set. Only the token is printed on
+ * stdout; errors and usage go to stderr with exit status 2.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { mintToken, parseDuration, type Role } from "./tokens.ts";
+
+/** The usage text printed on `--help` and after any argument error. */
+export const USAGE: string =
+  "usage: deno task token --room ROOM --role host|participant --sub NAME [--ttl 1h] [--secret S]\n" +
+  "  --room    the room the token is valid for (1-64 characters)\n" +
+  "  --role    host or participant\n" +
+  "  --sub     the identity of the bearer (1-256 characters)\n" +
+  "  --ttl     lifetime: 45s, 30m, 1h, 2d or seconds (default 1h)\n" +
+  "  --secret  HS256 secret (default: environment variable JWT_SECRET)\n" +
+  "environment: JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE\n";
+
+/** What a run of the CLI produced: exit status and the text for stdout and stderr. */
+export interface MintResult {
+  /** Exit status: 0 on success, 2 on a usage or configuration error. */
+  code: number;
+  /** Text for stdout: the token and a newline, or the usage on `--help`. */
+  out: string;
+  /** Text for stderr. */
+  err: string;
+}
+
+function failure(message: string, withUsage = true): MintResult {
+  return { code: 2, out: "", err: `error: ${message}\n${withUsage ? USAGE : ""}` };
+}
+
+/**
+ * Runs the CLI on `args` with environment lookup `env`, without touching the process, so tests
+ * can call it directly.
+ */
+export async function main(
+  args: string[],
+  env: (name: string) => string | undefined,
+): Promise<MintResult> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        room: { type: "string" },
+        role: { type: "string" },
+        sub: { type: "string" },
+        ttl: { type: "string", default: "1h" },
+        secret: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return failure(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) return { code: 0, out: USAGE, err: "" };
+
+  const { room, role, sub } = values;
+  if (room === undefined || sub === undefined || role === undefined) {
+    const missing = [["--room", room], ["--role", role], ["--sub", sub]]
+      .filter(([, value]) => value === undefined).map(([flag]) => flag);
+    return failure(`missing ${missing.join(", ")}`);
+  }
+  if (role !== "host" && role !== "participant") {
+    return failure(`--role must be host or participant, got ${JSON.stringify(role)}`);
+  }
+  const normalisedRoom = room.normalize("NFC");
+  if (normalisedRoom.length === 0 || normalisedRoom.length > 64) {
+    return failure("--room must be 1 to 64 characters");
+  }
+  if (sub.length === 0 || sub.length > 256) return failure("--sub must be 1 to 256 characters");
+
+  let ttlSeconds: number;
+  try {
+    ttlSeconds = parseDuration(values.ttl ?? "1h");
+  } catch (error) {
+    return failure(`--ttl: ${(error as Error).message}`);
+  }
+
+  const secretText = values.secret ?? env("JWT_SECRET");
+  if (secretText === undefined || secretText.length === 0) {
+    return failure("no secret: pass --secret or set the environment variable JWT_SECRET", false);
+  }
+  const issuer = env("JWT_ISSUER") || undefined;
+  const audience = env("JWT_AUDIENCE") || undefined;
+
+  const token = await mintToken(new TextEncoder().encode(secretText), {
+    sub,
+    room: normalisedRoom,
+    role: role as Role,
+    ttlSeconds,
+    issuer,
+    audience,
+  });
+  return { code: 0, out: `${token}\n`, err: "" };
+}
+
+async function writeAll(stream: { write(p: Uint8Array): Promise<number> }, text: string) {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(await stream.write(bytes));
+}
+
+if (import.meta.main) {
+  const result = await main(Deno.args, (name) => Deno.env.get(name));
+  await writeAll(Deno.stdout, result.out);
+  await writeAll(Deno.stderr, result.err);
+  Deno.exit(result.code);
+}

@@ -1,0 +1,206 @@
+/**
+ * Environment → typed, validated {@link Config}. Nothing else in the code base reads `Deno.env`.
+ * A bad value stops the start with a message that names the variable and what is wrong.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** A STUN or TURN server, as given in `ICE_SERVERS`. */
+export interface IceServer {
+  /** `stun:host:port`, `turn:host:port?transport=udp`, … */
+  url: string;
+  /** TURN username (from `turn:user:pass@host:port`). */
+  username?: string;
+  /** TURN credential. */
+  credential?: string;
+}
+
+/** The server's whole configuration. */
+export interface Config {
+  /** HTTP listener port. */
+  port: number;
+  /** HTTP listener address. */
+  host: string;
+  /** HS256 key (bytes of `JWT_SECRET`); generated when neither it nor a JWKS is configured. */
+  jwtSecret?: Uint8Array;
+  /** True when the secret was generated for this run (demo mode). */
+  demo: boolean;
+  /** Path of a JWKS file of ES256 / EdDSA public keys. */
+  jwksFile?: string;
+  /** Required `iss`, when set. */
+  jwtIssuer?: string;
+  /** Required `aud`, when set. */
+  jwtAudience?: string;
+  /** Longest accepted token lifetime, seconds. */
+  jwtMaxTtl: number;
+  /** NAT 1:1 addresses advertised in place of the host candidates' addresses. */
+  announcedIps: string[];
+  /** UDP port range for media, inclusive. */
+  udpPortRange?: [number, number];
+  /** STUN/TURN servers used for gathering and sent in `Link` headers. */
+  iceServers: IceServer[];
+  /** Seconds gathering may wait on STUN/TURN servers before the answer is sent. */
+  iceGatherTimeout: number;
+  /** Also offer loopback host candidates (for tests and single-machine setups). */
+  iceLoopback: boolean;
+  /** Default participants per room. */
+  maxParticipants: number;
+  /** Largest accepted request body, bytes. */
+  maxBodyBytes: number;
+  /** Value of `Access-Control-Allow-Origin`. */
+  corsOrigin: string;
+  /** Whether `/metrics` is served. */
+  metricsEnabled: boolean;
+  /** Most live sessions on the server; more POSTs get 429. */
+  maxSessions: number;
+  /** Log level. */
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ip = z.union([z.ipv4(), z.ipv6()]);
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
+  ["true", "1", "yes"].includes(v)
+);
+
+/** Parses a duration such as `24h`, `30m`, `90s`, `2d` or a plain number of seconds. */
+export function parseSeconds(text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a duration (examples: 3600, 90s, 30m, 24h, 2d)`);
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+/** Parses one `ICE_SERVERS` entry: `stun:host:port` or `turn:user:pass@host:port?transport=udp`. */
+export function parseIceServer(entry: string): IceServer {
+  const m = /^(stuns?|turns?):(?:([^:@]+):([^@]+)@)?([^?]+)(\?transport=(udp|tcp))?$/.exec(entry);
+  if (!m) throw new Error(`"${entry}" is not a stun: or turn: URL`);
+  const [, scheme, username, credential, hostPort, query = ""] = m;
+  if (scheme.startsWith("turn") && !username) {
+    throw new Error(`"${entry}": a TURN server needs credentials (turn:user:pass@host:port)`);
+  }
+  return { url: `${scheme}:${hostPort}${query}`, username, credential };
+}
+
+const schema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  JWT_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  JWT_JWKS_FILE: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_MAX_TTL: z.string().default("24h").transform((v, ctx) => {
+    try {
+      const s = parseSeconds(v);
+      if (s <= 0) throw new Error("must be positive");
+      return s;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  ANNOUNCED_IPS: z.string().optional().transform((v) =>
+    v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []
+  ).pipe(z.array(ip)),
+  UDP_PORT_MIN: port.optional(),
+  UDP_PORT_MAX: port.optional(),
+  ICE_SERVERS: z.string().optional().transform((v, ctx) => {
+    const entries = v ? v.split(",").map((s) => s.trim()).filter(Boolean) : [];
+    try {
+      return entries.map(parseIceServer);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  ICE_GATHER_TIMEOUT: z.coerce.number().positive().max(30).default(2),
+  ICE_LOOPBACK: bool.default(false),
+  MAX_PARTICIPANTS: z.coerce.number().int().min(0).max(10_000).default(1),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(64 * 1024),
+  CORS_ORIGIN: z.string().min(1).default("*"),
+  METRICS: bool.default(true),
+  MAX_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+}).superRefine((v, ctx) => {
+  if ((v.UDP_PORT_MIN === undefined) !== (v.UDP_PORT_MAX === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["UDP_PORT_MIN"],
+      message: "UDP_PORT_MIN and UDP_PORT_MAX go together",
+    });
+  } else if (v.UDP_PORT_MIN !== undefined && v.UDP_PORT_MIN >= v.UDP_PORT_MAX!) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["UDP_PORT_MIN"],
+      message: "must be lower than UDP_PORT_MAX",
+    });
+  }
+  if (v.JWT_SECRET && v.JWT_JWKS_FILE) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["JWT_SECRET"],
+      message: "set JWT_SECRET or JWT_JWKS_FILE, not both",
+    });
+  }
+});
+
+/** The names of every variable {@link loadConfig} reads (for `--allow-env`). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
+/** Thrown by {@link loadConfig}; its message lists every bad variable. */
+export class ConfigError extends Error {
+  /** @param message one line per bad variable. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Builds the configuration from an environment lookup (by default `Deno.env.get`).
+ * Empty strings count as unset.
+ */
+export function loadConfig(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Config {
+  const raw: Record<string, string> = {};
+  for (const name of CONFIG_VARIABLES) {
+    const value = env(name);
+    if (value !== undefined && value !== "") raw[name] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? "config");
+      const given = raw[name] === undefined ? "" : ` (got "${raw[name]}")`;
+      return `${name}: ${i.message}${given}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const v = parsed.data;
+  const demo = !v.JWT_SECRET && !v.JWT_JWKS_FILE;
+  const secret = v.JWT_SECRET ??
+    (demo ? btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24)))) : undefined);
+  return {
+    port: v.PORT,
+    host: v.HOST,
+    jwtSecret: secret === undefined ? undefined : new TextEncoder().encode(secret),
+    demo,
+    jwksFile: v.JWT_JWKS_FILE,
+    jwtIssuer: v.JWT_ISSUER,
+    jwtAudience: v.JWT_AUDIENCE,
+    jwtMaxTtl: v.JWT_MAX_TTL,
+    announcedIps: v.ANNOUNCED_IPS,
+    udpPortRange: v.UDP_PORT_MIN === undefined ? undefined : [v.UDP_PORT_MIN, v.UDP_PORT_MAX!],
+    iceServers: v.ICE_SERVERS,
+    iceGatherTimeout: v.ICE_GATHER_TIMEOUT,
+    iceLoopback: v.ICE_LOOPBACK,
+    maxParticipants: v.MAX_PARTICIPANTS,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    corsOrigin: v.CORS_ORIGIN,
+    metricsEnabled: v.METRICS,
+    maxSessions: v.MAX_SESSIONS,
+    logLevel: v.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The Hono application: middleware (request ids, CORS, body limits, problem details) and the
+ * routes of `routes/`. Building it has no side effects, so tests serve it on any port.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import { DomainError } from "../errors.ts";
+import { problemResponse } from "./problem.ts";
+import type { Config } from "../config.ts";
+import type { Rooms } from "../rooms/registry.ts";
+import type { TokenVerifier } from "../auth/tokens.ts";
+import { whipRoutes } from "../../routes/whip.ts";
+import { whepRoutes } from "../../routes/whep.ts";
+import { sessionRoutes } from "../../routes/sessions.ts";
+import { roomRoutes } from "../../routes/rooms.ts";
+import { healthRoutes } from "../../routes/health.ts";
+import { metricsRoutes } from "../../routes/metrics.ts";
+import { staticRoutes } from "../../routes/static.ts";
+import type { Logger } from "../log.ts";
+
+/** What the routes need. */
+export interface AppDeps {
+  /** Validated configuration. */
+  config: Config;
+  /** The rooms service. */
+  rooms: Rooms;
+  /** Token verification. */
+  verifier: TokenVerifier;
+  /** Set `draining` to refuse new sessions with 503 while shutting down. */
+  lifecycle: { draining: boolean };
+  /** Structured logger. */
+  log: Logger;
+  /** Demo links for the index page, in demo mode. */
+  demo?: { room: string; hostToken: string; participantToken: string };
+}
+
+/** Builds the application. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const { config, log } = deps;
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const start = performance.now();
+    await next();
+    log.info("request", {
+      id: c.get("requestId"),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+    });
+  });
+  app.use("/whip/*", acceptPost);
+  app.use("/whep/*", acceptPost);
+  app.use(cors({
+    origin: config.corsOrigin,
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "If-Match"],
+    exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Content-Type"],
+    maxAge: 600,
+  }));
+  app.use(bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new DomainError(
+        "body-too-large",
+        `the body is larger than ${config.maxBodyBytes} bytes`,
+      );
+    },
+  }));
+
+  app.route("/", whipRoutes(deps));
+  app.route("/", whepRoutes(deps));
+  app.route("/", sessionRoutes(deps));
+  app.route("/", roomRoutes(deps));
+  app.route("/", healthRoutes(deps));
+  if (config.metricsEnabled) app.route("/", metricsRoutes(deps));
+  app.route("/", staticRoutes(deps));
+
+  app.notFound((c) =>
+    problemResponse(new DomainError("not-found", `nothing at ${c.req.path}`), c.req.path)
+  );
+  app.onError((error, c) => {
+    if (error instanceof DomainError) return problemResponse(error, c.req.path);
+    log.error("unhandled error", {
+      id: c.get("requestId"),
+      path: c.req.path,
+      error: error instanceof Error ? error.stack ?? error.message : String(error),
+    });
+    return new Response(
+      JSON.stringify({
+        type: "/problems/internal",
+        title: "Internal error",
+        status: 500,
+        detail: `request ${c.get("requestId")} failed; the operator's log has the cause`,
+      }),
+      { status: 500, headers: { "Content-Type": "application/problem+json" } },
+    );
+  });
+  return app;
+}
+
+/** WHIP/WHEP endpoints announce that they take SDP offers (also on the CORS preflight). */
+async function acceptPost(
+  c: { req: { method: string }; header: (k: string, v: string) => void },
+  next: () => Promise<void>,
+) {
+  if (c.req.method === "OPTIONS") c.header("Accept-Post", "application/sdp");
+  await next();
+}

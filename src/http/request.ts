@@ -1,0 +1,97 @@
+/**
+ * Request helpers shared by the routes: the bearer principal, content types, room names,
+ * and the headers of a created session.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { bearerToken, type Claims, type TokenVerifier } from "../auth/tokens.ts";
+import { DomainError } from "../errors.ts";
+import { roomName } from "../rooms/names.ts";
+import type { IceServer } from "../config.ts";
+import { problemResponse } from "./problem.ts";
+
+/** Verifies the request's bearer token. */
+export function principal(c: Context, verifier: TokenVerifier): Promise<Claims> {
+  return verifier.verify(bearerToken(c.req.header("Authorization")));
+}
+
+/** The media type of the request, lower-cased, without parameters ("" when absent). */
+export function mediaType(c: Context): string {
+  return (c.req.header("Content-Type") ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/** Throws 415 unless the request's media type is one of `allowed`. */
+export function requireMediaType(c: Context, ...allowed: string[]): string {
+  const type = mediaType(c);
+  if (!allowed.includes(type)) {
+    throw new DomainError(
+      "unsupported-media-type",
+      `expected Content-Type ${allowed.join(" or ")}, got ${type || "none"}`,
+    );
+  }
+  return type;
+}
+
+/** The validated, NFC-normalised room of the path. */
+export function pathRoom(c: Context): string {
+  return roomName(c.req.param("room") ?? "");
+}
+
+/** One `Link` header value per STUN/TURN server (RFC 9725 §4.6). */
+export function iceServerLinks(servers: readonly IceServer[]): string[] {
+  return servers.map((s) => {
+    const quote = (v: string) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+    let link = `<${s.url}>; rel="ice-server"`;
+    if (s.username !== undefined) {
+      link += `; username=${quote(s.username)}; credential=${quote(s.credential ?? "")}` +
+        `; credential-type="password"`;
+    }
+    return link;
+  });
+}
+
+/** Throws 503 with `Retry-After` while the server drains. */
+export function refuseWhileDraining(lifecycle: { draining: boolean }): void {
+  if (lifecycle.draining) {
+    throw new DomainError("unavailable", "the server is shutting down", { retryAfter: 5 });
+  }
+}
+
+/** Reads an SDP offer body; `undefined` when the body is empty and `allowEmpty` is set. */
+export async function readSdp(c: Context, allowEmpty = false): Promise<string | undefined> {
+  const body = await c.req.text();
+  if (body.trim() === "") {
+    if (allowEmpty) return undefined;
+    throw new DomainError("bad-sdp", "the body is empty; an SDP offer was expected");
+  }
+  requireMediaType(c, "application/sdp");
+  return body;
+}
+
+/** The 201 of a WHIP/WHEP POST: SDP body, Location, ETag, Accept-Patch and ICE server links. */
+export function createdResponse(
+  session: { id: string; etag: string },
+  sdp: string,
+  iceServers: readonly IceServer[],
+  extraLinks: string[] = [],
+): Response {
+  const headers = new Headers({
+    "Content-Type": "application/sdp",
+    "Location": `/sessions/${session.id}`,
+    "ETag": session.etag,
+    "Accept-Patch": "application/trickle-ice-sdpfrag",
+  });
+  for (const link of [...iceServerLinks(iceServers), ...extraLinks]) headers.append("Link", link);
+  return new Response(sdp, { status: 201, headers });
+}
+
+/** A handler answering 405 with the allowed methods. */
+export function methodNotAllowed(allow: string): (c: Context) => Response {
+  return (c) => {
+    const error = new DomainError("method-not-allowed", `${c.req.method} is not allowed here`);
+    const response = problemResponse(error, c.req.path);
+    response.headers.set("Allow", allow);
+    return response;
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * One werift `RTCPeerConnection` set up the way an SFU needs it: bounded gathering (no hidden
+ * public STUN server), announced addresses, the codecs chosen by the caller, and the
+ * offer/answer, trickle and ICE-restart steps that the WHIP/WHEP resources drive.
+ *
+ * @module
+ */
+import {
+  type RTCIceServer,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  useSdesMid,
+  useSdesRTPStreamId,
+} from "werift";
+import type { Codec } from "../sdp/offer.ts";
+import {
+  announceAddresses,
+  type IceParameters,
+  iceParametersOf,
+  replaceIceCredentials,
+} from "../sdp/candidates.ts";
+import { DomainError } from "../errors.ts";
+
+/** What the media plane needs to know about ICE; built from `Config` by the caller. */
+export interface MediaOptions {
+  /** STUN/TURN servers for gathering (none: host candidates only). */
+  iceServers: { url: string; username?: string; credential?: string }[];
+  /** Inclusive UDP port range for media sockets. */
+  portRange?: [number, number];
+  /** NAT 1:1: addresses advertised in place of the host candidates' addresses. */
+  announcedIps: string[];
+  /** Seconds gathering may wait on STUN/TURN. */
+  gatherTimeout: number;
+  /** Also gather a loopback host candidate. */
+  loopback: boolean;
+  /** Test hook passed to werift: per-cent packet loss on the way out / in. */
+  debugLoss?: { outbound?: number; inbound?: number };
+}
+
+/** The RTCP feedback the SFU negotiates: NACK, PLI, FIR and REMB (no transport-cc yet). */
+const FEEDBACK = new Set(["nack", "nack pli", "ccm fir", "goog-remb"]);
+
+/** Converts a parsed SDP codec to werift's parameters, keeping its payload type and fmtp. */
+export function toWeriftCodec(kind: "audio" | "video", c: Codec): RTCRtpCodecParameters {
+  const name = c.name.toLowerCase() === "opus" ? "opus" : c.name.toUpperCase();
+  return new RTCRtpCodecParameters({
+    mimeType: `${kind}/${name === "RTX" ? "rtx" : name}`,
+    clockRate: c.clockRate,
+    channels: c.channels,
+    payloadType: c.payloadType,
+    parameters: c.fmtpLine,
+    rtcpFeedback: c.rtcpFeedback.filter((f) =>
+      FEEDBACK.has(f.parameter ? `${f.type} ${f.parameter}` : f.type)
+    ),
+  });
+}
+
+function weriftIceServers(servers: MediaOptions["iceServers"]): RTCIceServer[] {
+  return servers.map((s) => ({ urls: s.url, username: s.username, credential: s.credential }));
+}
+
+/** A peer connection plus the signalling steps of one WHIP or WHEP session. */
+export class Peer {
+  /** The werift connection; only the media plane touches it. */
+  readonly pc: RTCPeerConnection;
+  #options: MediaOptions;
+  #closed = false;
+  #endedHandlers: (() => void)[] = [];
+
+  /** Creates the connection with the given codecs per kind. */
+  constructor(options: MediaOptions, codecs: { audio: Codec[]; video: Codec[] }) {
+    this.#options = options;
+    this.pc = new RTCPeerConnection({
+      iceServers: weriftIceServers(options.iceServers),
+      icePortRange: options.portRange,
+      iceAdditionalHostAddresses: options.loopback ? ["127.0.0.1"] : undefined,
+      iceUseIpv6: false,
+      iceStunGatherTimeout: options.gatherTimeout,
+      bundlePolicy: "max-bundle",
+      codecs: {
+        audio: codecs.audio.map((c) => toWeriftCodec("audio", c)),
+        video: codecs.video.map((c) => toWeriftCodec("video", c)),
+      },
+      headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useSdesRTPStreamId()] },
+      debug: {
+        outboundPacketLoss: options.debugLoss?.outbound,
+        inboundPacketLoss: options.debugLoss?.inbound,
+      },
+    });
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === "failed" || state === "closed") this.#ended();
+    });
+  }
+
+  /** Runs when the connection fails or closes, once. */
+  onEnded(handler: () => void): void {
+    this.#endedHandlers.push(handler);
+  }
+
+  #ended(): void {
+    const handlers = this.#endedHandlers.splice(0);
+    for (const h of handlers) h();
+  }
+
+  /** Applies the client's offer and returns the complete answer (all candidates). */
+  async answer(offer: string): Promise<string> {
+    await this.#guard(async () => {
+      await this.pc.setRemoteDescription({ type: "offer", sdp: offer });
+      this.beforeAnswer();
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+    });
+    return await this.#completeLocal();
+  }
+
+  /** Hook for subclasses: called between setRemoteDescription and createAnswer. */
+  protected beforeAnswer(): void {}
+
+  /** Creates the server's offer (server-offer mode), complete with candidates. */
+  async offer(): Promise<string> {
+    await this.#guard(async () => {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+    });
+    return await this.#completeLocal();
+  }
+
+  /** Applies the client's answer to the server's offer. */
+  async acceptAnswer(answer: string): Promise<void> {
+    if (this.pc.signalingState !== "have-local-offer") {
+      throw new DomainError("unprocessable", "this session is not waiting for an SDP answer");
+    }
+    await this.#guard(() => this.pc.setRemoteDescription({ type: "answer", sdp: answer }));
+  }
+
+  /** True while a server offer waits for the client's answer. */
+  get awaitingAnswer(): boolean {
+    return this.pc.signalingState === "have-local-offer";
+  }
+
+  /** The mid of the first media section (the bundle's transport). */
+  firstMid(): string {
+    return this.pc.getTransceivers()[0]?.mid ?? "0";
+  }
+
+  /** Adds one trickled remote candidate (`candidate:…`) for the first (bundled) transport. */
+  async addCandidate(candidate: string): Promise<void> {
+    const mid = this.firstMid();
+    await this.#guard(() => this.pc.addIceCandidate({ candidate, sdpMid: mid }));
+  }
+
+  /**
+   * ICE restart requested by the client with new credentials: re-applies the remote description
+   * with them, answers again and returns the server's new credentials and candidates.
+   */
+  async restartIce(ufrag: string, pwd: string): Promise<IceParameters> {
+    const remote = this.pc.remoteDescription;
+    if (!remote || remote.type !== "offer") {
+      throw new DomainError(
+        "unprocessable",
+        "ICE restart is only available on sessions created from a client offer; POST again",
+      );
+    }
+    await this.#guard(async () => {
+      await this.pc.setRemoteDescription({
+        type: "offer",
+        sdp: replaceIceCredentials(remote.sdp, ufrag, pwd),
+      });
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+    });
+    return iceParametersOf(await this.#completeLocal());
+  }
+
+  /** True when the negotiated session has a media section with this mid. */
+  hasMid(mid: string): boolean {
+    return this.pc.getTransceivers().some((t) => t.mid === mid);
+  }
+
+  /** The current local ICE parameters. */
+  localIce(): IceParameters {
+    return iceParametersOf(this.pc.localDescription?.sdp ?? "");
+  }
+
+  /** Closes the connection and its sockets. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.pc.close();
+    } finally {
+      this.#ended();
+    }
+  }
+
+  /** werift throws plain errors on SDP it cannot apply: surface them as a 400/503. */
+  async #guard<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      if (e instanceof DomainError) throw e;
+      const message = e instanceof Error ? e.message : String(e);
+      if (/EADDRINUSE|port|bind/i.test(message)) {
+        throw new DomainError("unavailable", "no free UDP port for media", { retryAfter: 5 });
+      }
+      throw new DomainError("bad-sdp", `the SDP could not be applied: ${message}`);
+    }
+  }
+
+  async #completeLocal(): Promise<string> {
+    await this.#gathered();
+    const sdp = this.pc.localDescription?.sdp ?? "";
+    return announceAddresses(sdp, this.#options.announcedIps);
+  }
+
+  #gathered(): Promise<void> {
+    if (this.pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const limit = setTimeout(done, (this.#options.gatherTimeout + 1) * 1000);
+      const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((s) => {
+        if (s === "complete") done();
+      });
+      function done() {
+        clearTimeout(limit);
+        unSubscribe();
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The rooms service: every operation a route performs on rooms and sessions, with rights
+ * checked and media set up. It knows nothing of HTTP; routes map its results and errors.
+ *
+ * @module
+ */
+import { DomainError, NotFoundError } from "../errors.ts";
+import { type Principal, requireHost, requireOwnerOrHost, requireRoom } from "../auth/rights.ts";
+import type { MediaOptions } from "../media/peer.ts";
+import { Publication } from "../media/publication.ts";
+import { egressCodecs, serverOfferCodecs, Subscription } from "../media/subscription.ts";
+import { parseSdp } from "../sdp/offer.ts";
+import { isUsableCandidate, type SdpFrag } from "../sdp/sdpfrag.ts";
+import type { IceParameters } from "../sdp/candidates.ts";
+import {
+  type EgressSession,
+  type IngestSession,
+  newEtag,
+  newSessionId,
+  type Session,
+  SessionStore,
+} from "../sessions/session.ts";
+import { Room, type RoomView } from "./room.ts";
+
+/** Limits and defaults of the service. */
+export interface RoomsOptions {
+  /** ICE and codec options for every connection. */
+  media: MediaOptions;
+  /** Default participants per room. */
+  maxParticipants: number;
+  /** Most live sessions on the server. */
+  maxSessions: number;
+}
+
+/** The result of a POST: the session and the SDP to return (answer, or offer in server-offer mode). */
+export interface Created {
+  /** The new session. */
+  session: Session;
+  /** Answer (client offer) or offer (server-offer mode). */
+  sdp: string;
+}
+
+/** Result of a PATCH. */
+export type Patched =
+  | { kind: "trickle" }
+  | { kind: "restart"; ice: IceParameters; etag: string; mid: string }
+  | { kind: "answer" };
+
+/** Rooms, sessions and the operations on them. */
+export class Rooms {
+  #rooms = new Map<string, Room>();
+  /** Every live session. */
+  readonly sessions: SessionStore = new SessionStore();
+  #options: RoomsOptions;
+
+  /** Creates an empty service. */
+  constructor(options: RoomsOptions) {
+    this.#options = options;
+  }
+
+  /** The room with that name, if open. */
+  get(name: string): Room | undefined {
+    return this.#rooms.get(name);
+  }
+
+  /** Number of open rooms. */
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  /**
+   * Opens `name` for the host `who` (idempotent for the same host; 409 for another host).
+   * Returns the room and whether it was created.
+   */
+  open(who: Principal, name: string, maxParticipants?: number): { room: Room; created: boolean } {
+    requireHost(who, name, "open the room");
+    const existing = this.#rooms.get(name);
+    if (existing) {
+      if (existing.host !== who.sub) {
+        throw new DomainError(
+          "room-owned",
+          `the room "${name}" is already open by another host`,
+        );
+      }
+      if (maxParticipants !== undefined) existing.maxParticipants = maxParticipants;
+      return { room: existing, created: false };
+    }
+    const room = new Room(name, who.sub, maxParticipants ?? this.#options.maxParticipants);
+    this.#rooms.set(name, room);
+    return { room, created: true };
+  }
+
+  /** JSON view of a room for a member. */
+  describe(who: Principal, name: string): RoomView | { room: string; open: false } {
+    requireRoom(who, name);
+    return this.#rooms.get(name)?.view() ?? { room: name, open: false };
+  }
+
+  /** The open room `name` that `who` may join, or 404. */
+  member(who: Principal, name: string): Room {
+    requireRoom(who, name);
+    const room = this.#rooms.get(name);
+    if (!room) throw new NotFoundError(`the room "${name}" is not open`);
+    return room;
+  }
+
+  /** WHIP: publishes `who`'s media in `name`; replaces `who`'s previous WHIP session there. */
+  async publish(who: Principal, name: string, offer: string): Promise<Created> {
+    const parsed = parseSdp(offer);
+    this.#checkCapacity();
+    const room = who.role === "host" ? this.open(who, name).room : this.member(who, name);
+    room.admit(who.sub, who.role);
+    const media = new Publication(this.#options.media, parsed);
+    let sdp: string;
+    try {
+      sdp = await media.answer(offer);
+    } catch (e) {
+      await media.close();
+      throw e;
+    }
+    const session: IngestSession = {
+      kind: "whip",
+      id: newSessionId(),
+      room: name,
+      owner: who.sub,
+      role: who.role,
+      etag: newEtag(),
+      createdAt: Date.now(),
+      media,
+    };
+    const previous = room.publishingSession(who.sub);
+    if (!this.#rooms.has(name)) { // closed while we negotiated
+      await media.close();
+      throw new NotFoundError(`the room "${name}" was closed`);
+    }
+    this.#register(room, session);
+    if (previous) await this.#end(previous);
+    return { session, sdp };
+  }
+
+  /**
+   * WHEP: plays `publisher`'s publication (the host's by default) in `name` for `who`.
+   * With no offer (server-offer mode) the server offers and the answer comes by PATCH.
+   */
+  async play(
+    who: Principal,
+    name: string,
+    offer: string | undefined,
+    publisher?: string,
+  ): Promise<Created> {
+    const parsed = offer === undefined ? undefined : parseSdp(offer);
+    this.#checkCapacity();
+    const room = this.member(who, name);
+    room.admit(who.sub, who.role);
+    const target = publisher ?? room.host;
+    const live = room.publishingSession(target)?.media.codecs;
+    const codecs = parsed ? egressCodecs(parsed, live) : serverOfferCodecs();
+    const media = new Subscription(this.#options.media, codecs, parsed === undefined);
+    let sdp: string;
+    try {
+      sdp = offer === undefined ? await media.offer() : await media.answer(offer);
+    } catch (e) {
+      await media.close();
+      throw e;
+    }
+    const session: EgressSession = {
+      kind: "whep",
+      id: newSessionId(),
+      room: name,
+      owner: who.sub,
+      role: who.role,
+      etag: newEtag(),
+      createdAt: Date.now(),
+      media,
+      publisher: target,
+    };
+    if (!this.#rooms.has(name)) {
+      await media.close();
+      throw new NotFoundError(`the room "${name}" was closed`);
+    }
+    this.#register(room, session);
+    return { session, sdp };
+  }
+
+  /** The session `id` if `who` may change it (owner or the room's host), else 404 / 403. */
+  session(who: Principal, id: string): Session {
+    const session = this.sessions.get(id);
+    if (!session) throw new NotFoundError("no such session");
+    requireOwnerOrHost(who, session, this.#rooms.get(session.room)?.host);
+    return session;
+  }
+
+  /**
+   * PATCH with an sdpfrag: trickled candidates, or an ICE restart when the frag carries new
+   * credentials or `If-Match: *` asked for one. `ifMatch` is the raw header value.
+   */
+  async patchIce(who: Principal, id: string, ifMatch: string, frag: SdpFrag): Promise<Patched> {
+    const session = this.session(who, id);
+    const restartAsked = ifMatch === "*" || ifMatch === '"*"';
+    if (!restartAsked && ifMatch !== session.etag) {
+      throw new DomainError("precondition-failed", "If-Match does not match the session's ETag");
+    }
+    const peer = session.media.peer;
+    const ufrag = frag.iceUfrag ?? frag.media.find((m) => m.iceUfrag)?.iceUfrag;
+    const pwd = frag.icePwd ?? frag.media.find((m) => m.icePwd)?.icePwd;
+    const current = peer.pc.remoteDescription?.sdp ?? "";
+    const newCredentials = ufrag !== undefined && !current.includes(`a=ice-ufrag:${ufrag}\r`) &&
+      !current.includes(`a=ice-ufrag:${ufrag}\n`);
+    if (restartAsked || newCredentials) {
+      if (!ufrag || !pwd) {
+        throw new DomainError("bad-request", "an ICE restart needs a=ice-ufrag and a=ice-pwd");
+      }
+      const ice = await peer.restartIce(ufrag, pwd);
+      await this.#addCandidates(session, frag);
+      session.etag = newEtag();
+      return { kind: "restart", ice, etag: session.etag, mid: peer.firstMid() };
+    }
+    await this.#addCandidates(session, frag);
+    return { kind: "trickle" };
+  }
+
+  /** PATCH with `application/sdp` in server-offer mode: the client's answer. */
+  async acceptAnswer(who: Principal, id: string, answer: string): Promise<Patched> {
+    const session = this.session(who, id);
+    parseSdp(answer);
+    if (session.kind !== "whep") {
+      throw new DomainError("unprocessable", "only server-offer WHEP sessions take an SDP answer");
+    }
+    await session.media.peer.acceptAnswer(answer);
+    return { kind: "answer" };
+  }
+
+  /** DELETE on a session. */
+  async endSession(who: Principal, id: string): Promise<void> {
+    await this.#end(this.session(who, id));
+  }
+
+  /** DELETE on a room: every session in it ends. */
+  async close(who: Principal, name: string): Promise<void> {
+    requireHost(who, name, "close the room");
+    const room = this.#rooms.get(name);
+    if (!room) throw new NotFoundError(`the room "${name}" is not open`);
+    if (room.host !== who.sub) {
+      throw new DomainError("forbidden", "only the host who opened the room may close it");
+    }
+    this.#rooms.delete(name);
+    await Promise.all(room.sessions().map((s) => this.#end(s)));
+    room.close();
+  }
+
+  /** Ends every session and closes every room (shutdown). */
+  async closeAll(): Promise<void> {
+    const rooms = [...this.#rooms.values()];
+    this.#rooms.clear();
+    await Promise.all(this.sessions.all().map((s) => this.#end(s)));
+    for (const room of rooms) room.close();
+  }
+
+  async #addCandidates(session: Session, frag: SdpFrag): Promise<void> {
+    for (const m of frag.media) {
+      if (m.mid !== undefined && !session.media.peer.hasMid(m.mid)) {
+        throw new DomainError("unprocessable", `the session has no m-line with mid "${m.mid}"`);
+      }
+    }
+    for (const m of frag.media) {
+      for (const c of m.candidates) {
+        if (isUsableCandidate(c)) await session.media.peer.addCandidate(c);
+      }
+    }
+  }
+
+  #checkCapacity(): void {
+    if (this.sessions.size >= this.#options.maxSessions) {
+      throw new DomainError(
+        "too-many-requests",
+        `the server is at its limit of ${this.#options.maxSessions} sessions`,
+        { retryAfter: 10 },
+      );
+    }
+  }
+
+  #register(room: Room, session: Session): void {
+    this.sessions.add(session);
+    room.addSession(session);
+    session.media.peer.onEnded(() => {
+      void this.#end(session);
+    });
+  }
+
+  async #end(session: Session): Promise<void> {
+    if (!this.sessions.delete(session.id)) return;
+    this.#rooms.get(session.room)?.removeSession(session);
+    await session.media.close().catch(() => {});
+  }
+}

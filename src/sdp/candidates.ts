@@ -1,0 +1,70 @@
+/**
+ * SDP candidate edits that werift does not do itself: NAT 1:1 address announcement
+ * (Pion's `SetNAT1To1IPs`) and extracting the ICE parameters of a local description.
+ *
+ * @module
+ */
+
+/** ICE parameters of one side: credentials and candidate attribute values. */
+export interface IceParameters {
+  /** `ice-ufrag`. */
+  ufrag: string;
+  /** `ice-pwd`. */
+  pwd: string;
+  /** `candidate:…` attribute values (without `a=`), of the first media section. */
+  candidates: string[];
+}
+
+/**
+ * Replaces the address of every host candidate with each announced address (one candidate per
+ * announced address and local socket), keeping the port. Non-host candidates are kept as they are.
+ */
+export function announceAddresses(sdp: string, announced: readonly string[]): string {
+  if (announced.length === 0) return sdp;
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const out: string[] = [];
+  const seen = new Set<string>();
+  let section = 0;
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) section++;
+    const m = /^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) typ host(.*)$/i.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    const [, foundation, component, transport, priority, , port, rest] = m;
+    announced.forEach((address, i) => {
+      const key = `${section} ${address} ${port} ${transport}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      out.push(
+        `a=candidate:${foundation}${i} ${component} ${transport} ${
+          Number(priority) - i
+        } ${address} ${port} typ host${rest}`,
+      );
+    });
+  }
+  return out.join(eol);
+}
+
+/** Reads the ICE credentials and first-section candidates of a (local) description. */
+export function iceParametersOf(sdp: string): IceParameters {
+  let ufrag = "";
+  let pwd = "";
+  const candidates: string[] = [];
+  let section = 0;
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) section++;
+    if (line.startsWith("a=ice-ufrag:") && !ufrag) ufrag = line.slice(12);
+    else if (line.startsWith("a=ice-pwd:") && !pwd) pwd = line.slice(10);
+    else if (line.startsWith("a=candidate:") && section <= 1) candidates.push(line.slice(2));
+  }
+  return { ufrag, pwd, candidates };
+}
+
+/** Returns `sdp` with every `a=ice-ufrag` / `a=ice-pwd` line set to the given credentials. */
+export function replaceIceCredentials(sdp: string, ufrag: string, pwd: string): string {
+  return sdp
+    .replace(/^a=ice-ufrag:.*$/gm, `a=ice-ufrag:${ufrag}`)
+    .replace(/^a=ice-pwd:.*$/gm, `a=ice-pwd:${pwd}`);
+}

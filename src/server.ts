@@ -1,0 +1,115 @@
+/**
+ * Builds a running server from a {@link Config}: verifier, rooms, app, HTTP listener and a
+ * graceful shutdown. `main.ts` calls it; tests start one on a random port the same way.
+ *
+ * @module
+ */
+import { type Config, loadConfig } from "./config.ts";
+import { createVerifier, mintToken } from "./auth/tokens.ts";
+import { Rooms } from "./rooms/registry.ts";
+import { type AppDeps, createApp } from "./http/app.ts";
+import { createLogger } from "./log.ts";
+import type { MediaOptions } from "./media/peer.ts";
+
+/** The demo room and tokens printed at start when no key is configured. */
+export interface Demo {
+  /** The demo room's name. */
+  room: string;
+  /** A host token for it. */
+  hostToken: string;
+  /** A participant token for it. */
+  participantToken: string;
+}
+
+/** A started server. */
+export interface Server {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** The configuration it runs with. */
+  config: Config;
+  /** Its rooms service (for tests and shutdown). */
+  rooms: Rooms;
+  /** Demo tokens when in demo mode. */
+  demo?: Demo;
+  /** Refuses new sessions (503), ends every session, stops listening. */
+  shutdown(): Promise<void>;
+}
+
+/** Options for {@link startServer}. */
+export interface StartOptions {
+  /** Extra media options (test hooks such as induced loss). */
+  media?: Partial<MediaOptions>;
+  /** Called once the listener is up. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** Starts the server described by `config` (by default, the environment's). */
+export async function startServer(
+  config: Config = loadConfig(),
+  options: StartOptions = {},
+): Promise<Server> {
+  const log = createLogger(config.logLevel);
+  const jwks = config.jwksFile ? JSON.parse(await Deno.readTextFile(config.jwksFile)) : undefined;
+  const verifier = createVerifier({
+    secret: config.jwtSecret,
+    jwks,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    maxTtlSeconds: config.jwtMaxTtl,
+  });
+  const rooms = new Rooms({
+    media: {
+      iceServers: config.iceServers,
+      portRange: config.udpPortRange,
+      announcedIps: config.announcedIps,
+      gatherTimeout: config.iceGatherTimeout,
+      loopback: config.iceLoopback,
+      ...options.media,
+    },
+    maxParticipants: config.maxParticipants,
+    maxSessions: config.maxSessions,
+  });
+  let demo: Demo | undefined;
+  if (config.demo && config.jwtSecret) {
+    const room = "demo";
+    const ttlSeconds = Math.min(config.jwtMaxTtl, 12 * 3600);
+    const host = { sub: "host", room, role: "host" as const, ttlSeconds };
+    demo = {
+      room,
+      hostToken: await mintToken(config.jwtSecret, host),
+      participantToken: await mintToken(config.jwtSecret, {
+        ...host,
+        sub: "guest",
+        role: "participant",
+      }),
+    };
+    rooms.open({ sub: "host", room, role: "host" }, room);
+  }
+  const lifecycle = { draining: false };
+  const deps: AppDeps = { config, rooms, verifier, lifecycle, log, demo };
+  const app = createApp(deps);
+  const abort = new AbortController();
+  let addr!: Deno.NetAddr;
+  const http = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    signal: abort.signal,
+    onListen: (a) => {
+      addr = a as Deno.NetAddr;
+      options.onListen?.(addr);
+    },
+  }, app.fetch);
+  const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
+  return {
+    url: `http://${host}:${addr.port}`,
+    config,
+    rooms,
+    demo,
+    async shutdown() {
+      lifecycle.draining = true;
+      await rooms.closeAll();
+      abort.abort();
+      await http.finished;
+    },
+  };
+}

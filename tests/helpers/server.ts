@@ -1,0 +1,44 @@
+/**
+ * Starts a real server on a random loopback port for a test, and mints its tokens.
+ *
+ * @module
+ */
+import { loadConfig } from "../../src/config.ts";
+import { type Server, type StartOptions, startServer } from "../../src/server.ts";
+import { mintToken } from "../../src/auth/tokens.ts";
+
+/** The HS256 secret of test servers. */
+export const TEST_SECRET = "test-secret-0123456789abcdefghijklmnop";
+
+/** A running test server with a token helper. */
+export interface TestServer extends Server {
+  /** Mints a token for this server. */
+  token(
+    sub: string,
+    room: string,
+    role?: "host" | "participant",
+    ttlSeconds?: number,
+  ): Promise<string>;
+}
+
+/** Starts a server with test defaults; `env` overrides variables. */
+export async function testServer(
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestServer> {
+  const vars: Record<string, string> = {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    JWT_SECRET: TEST_SECRET,
+    LOG_LEVEL: "silent",
+    ICE_LOOPBACK: "true",
+    ...env,
+  };
+  const server = await startServer(loadConfig((n) => vars[n]), options);
+  const secret = new TextEncoder().encode(vars.JWT_SECRET);
+  return {
+    ...server,
+    token: (sub, room, role = "host", ttlSeconds = 600) =>
+      mintToken(secret, { sub, room, role, ttlSeconds }),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Media over real loopback UDP with werift clients: WHIP in, WHEP out, through real
+ * ICE / DTLS / SRTP.
+ */
+import assert from "node:assert/strict";
+import { testServer } from "../helpers/server.ts";
+import { call, Player, Publisher, until } from "../helpers/clients.ts";
+
+Deno.test("publish → two players receive the publisher's RTP", async (t) => {
+  const server = await testServer({ MAX_PARTICIPANTS: "3" });
+  const pub = new Publisher();
+  const players = [new Player(), new Player()];
+  try {
+    const host = await server.token("host", "r1");
+    const guest = await server.token("guest", "r1", "participant");
+    await t.step("host publishes", async () => {
+      await pub.publish(`${server.url}/whip/r1`, host);
+    });
+    await t.step("two players connect", async () => {
+      await players[0].play(`${server.url}/whep/r1`, guest);
+      await players[1].play(`${server.url}/whep/r1`, host);
+    });
+    await t.step("every packet and keyframe sent after they joined arrives", async () => {
+      await new Promise((r) => setTimeout(r, 300)); // DTLS settles on the server side too
+      for (let i = 0; i < 60; i++) {
+        pub.sendFrame(i % 20 === 0);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await until(
+        () => players.every((p) => p.received.video >= pub.sent.video * 0.99),
+        "players to receive the video",
+      );
+      for (const p of players) {
+        assert.ok(p.received.video <= pub.sent.video, "no duplicated packets");
+        assert.ok(p.received.audio >= pub.sent.audio * 0.95, `audio ${p.received.audio}`);
+        assert.equal(p.received.keyframes, pub.sent.keyframes);
+        assert.equal(p.ssrcs.video.size, 1);
+        assert.ok(!p.ssrcs.video.has(0x1234), "SSRC rewritten per player");
+      }
+      assert.notDeepEqual([...players[0].ssrcs.video], [...players[1].ssrcs.video]);
+    });
+    await t.step("room JSON shows the publication and its players", async () => {
+      const res = await call(`${server.url}/rooms/r1`, host);
+      const room = await res.json();
+      assert.equal(room.hostLive, true);
+      assert.equal(room.publications[0].publisher, "host");
+      assert.equal(room.publications[0].players, 2);
+      assert.equal(room.publications[0].codecs.video, "VP8");
+    });
+  } finally {
+    await Promise.all([pub.close(), ...players.map((p) => p.close())]);
+    await server.shutdown();
+  }
+});
+
+Deno.test("a participant who publishes is seen by the host; rooms do not leak", async (t) => {
+  const server = await testServer();
+  const hostPub = new Publisher();
+  const guestPub = new Publisher();
+  const otherPub = new Publisher();
+  const hostSeesGuest = new Player();
+  const otherPlayer = new Player();
+  try {
+    const host = await server.token("host", "a");
+    const guest = await server.token("guest", "a", "participant");
+    const otherHost = await server.token("host", "b");
+    await hostPub.publish(`${server.url}/whip/a`, host);
+    await otherPub.publish(`${server.url}/whip/b`, otherHost);
+    await t.step("participant publishes into the host's room", async () => {
+      await guestPub.publish(`${server.url}/whip/a`, guest);
+    });
+    await t.step("the host plays the participant with ?publisher=", async () => {
+      await hostSeesGuest.play(`${server.url}/whep/a?publisher=guest`, host);
+      await otherPlayer.play(`${server.url}/whep/b`, otherHost);
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 30; i++) {
+        guestPub.sendFrame(i === 0);
+        hostPub.sendFrame(i === 0, 2);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await until(() => hostSeesGuest.received.video >= guestPub.sent.video * 0.99, "guest video");
+      assert.equal(hostSeesGuest.received.keyframes, 1);
+    });
+    await t.step("room b's player got nothing from room a", () => {
+      assert.equal(otherPlayer.received.video, 0);
+      assert.equal(otherPlayer.received.audio, 0);
+    });
+    await t.step("the host's publication did not reach the guest's player", () => {
+      // 30 guest frames × 3 packets; the host's frames are 2 packets: any mix would show.
+      assert.equal(hostSeesGuest.received.video, guestPub.sent.video);
+    });
+  } finally {
+    await Promise.all(
+      [hostPub, guestPub, otherPub, hostSeesGuest, otherPlayer].map((c) => c.close()),
+    );
+    await server.shutdown();
+  }
+});
+
+Deno.test("a player that joins first gets media once the host publishes", async () => {
+  const server = await testServer();
+  const player = new Player();
+  const pub = new Publisher();
+  try {
+    const host = await server.token("host", "early");
+    const guest = await server.token("guest", "early", "participant");
+    const put = await call(`${server.url}/rooms/early`, host, { method: "PUT" });
+    assert.equal(put.status, 201);
+    await player.play(`${server.url}/whep/early`, guest);
+    assert.equal(player.received.video, 0);
+    await pub.publish(`${server.url}/whip/early`, host);
+    pub.start(1000, true, 1); // mid-GOP: a keyframe only on PLI
+    await player.nextKeyframe();
+    await until(() => player.received.video > 30 && player.received.audio > 10, "media");
+    assert.ok(pub.plis >= 1, "the server asked the publisher for a keyframe");
+  } finally {
+    await Promise.all([pub.close(), player.close()]);
+    await server.shutdown();
+  }
+});
+
+Deno.test("a host that reconnects replaces its old session; players keep receiving", async (t) => {
+  const server = await testServer();
+  const first = new Publisher();
+  const second = new Publisher();
+  const player = new Player();
+  try {
+    const host = await server.token("host", "re");
+    const guest = await server.token("guest", "re", "participant");
+    const s1 = await first.publish(`${server.url}/whip/re`, host);
+    first.start(30);
+    await player.play(`${server.url}/whep/re`, guest);
+    await player.nextKeyframe();
+    const before = player.received.video;
+    await t.step("second WHIP POST by the same identity", async () => {
+      await second.publish(`${server.url}/whip/re`, host);
+      first.stop();
+      second.start(1000);
+    });
+    await t.step("the first session is gone", async () => {
+      const res = await call(s1.url, host, { method: "DELETE" });
+      assert.equal(res.status, 404);
+      await res.body?.cancel();
+    });
+    await t.step("the player continues without a new POST", async () => {
+      await player.nextKeyframe();
+      await until(() => player.received.video > before + 30, "media from the new session");
+      assert.equal(player.ssrcs.video.size, 1, "the player's SSRC stays the same");
+      const seqs = player.videoSeqs;
+      let jumps = 0;
+      for (let i = 1; i < seqs.length; i++) {
+        if (((seqs[i] - seqs[i - 1]) & 0xffff) > 100) jumps++;
+      }
+      assert.equal(jumps, 0, "sequence numbers continue across the reconnect");
+    });
+  } finally {
+    await Promise.all([first.close(), second.close(), player.close()]);
+    await server.shutdown();
+  }
+});
+
+Deno.test("OBS-style offer without candidates connects (peer-reflexive)", async () => {
+  const server = await testServer();
+  const pub = new Publisher({ noCandidates: true });
+  const player = new Player();
+  try {
+    const host = await server.token("host", "obs");
+    await pub.publish(`${server.url}/whip/obs`, host);
+    pub.start(30);
+    await player.play(`${server.url}/whep/obs`, host);
+    await player.nextKeyframe();
+    const del = await call(pub.session!.url, host, { method: "DELETE" });
+    assert.equal(del.status, 200);
+    await del.body?.cancel();
+  } finally {
+    await Promise.all([pub.close(), player.close()]);
+    await server.shutdown();
+  }
+});
