@@ -31,6 +31,8 @@ export interface Server {
   rooms: Rooms;
   /** Demo tokens when in demo mode. */
   demo?: Demo;
+  /** From now on new sessions are refused with 503 and `Retry-After`. */
+  beginDrain(): void;
   /** Refuses new sessions (503), ends every session, stops listening. */
   shutdown(): Promise<void>;
 }
@@ -105,6 +107,9 @@ export async function startServer(
     config,
     rooms,
     demo,
+    beginDrain() {
+      lifecycle.draining = true;
+    },
     async shutdown() {
       lifecycle.draining = true;
       await rooms.closeAll();

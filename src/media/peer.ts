@@ -20,6 +20,8 @@ import {
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
+import { acceptBundleOnly } from "../sdp/bundle.ts";
+import { resumeIceAfterRestart } from "./werift-patches.ts";
 
 /** What the media plane needs to know about ICE; built from `Config` by the caller. */
 export interface MediaOptions {
@@ -76,6 +78,7 @@ export class Peer {
       iceAdditionalHostAddresses: options.loopback ? ["127.0.0.1"] : undefined,
       iceUseIpv6: false,
       iceStunGatherTimeout: options.gatherTimeout,
+      iceTurnConnectTimeout: options.gatherTimeout,
       bundlePolicy: "max-bundle",
       codecs: {
         audio: codecs.audio.map((c) => toWeriftCodec("audio", c)),
@@ -105,7 +108,7 @@ export class Peer {
   /** Applies the client's offer and returns the complete answer (all candidates). */
   async answer(offer: string): Promise<string> {
     await this.#guard(async () => {
-      await this.pc.setRemoteDescription({ type: "offer", sdp: offer });
+      await this.pc.setRemoteDescription({ type: "offer", sdp: acceptBundleOnly(offer) });
       this.beforeAnswer();
       await this.pc.setLocalDescription(await this.pc.createAnswer());
     });
@@ -166,7 +169,9 @@ export class Peer {
       });
       await this.pc.setLocalDescription(await this.pc.createAnswer());
     });
-    return iceParametersOf(await this.#completeLocal());
+    const ice = iceParametersOf(await this.#completeLocal());
+    resumeIceAfterRestart(this.pc);
+    return ice;
   }
 
   /** True when the negotiated session has a media section with this mid. */

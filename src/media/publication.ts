@@ -5,7 +5,7 @@
  * @module
  */
 import type { RTCRtpReceiver, RtpPacket } from "werift";
-import type { Codec, ParsedSdp } from "../sdp/offer.ts";
+import { type Codec, inUse, type ParsedSdp } from "../sdp/offer.ts";
 import { type CodecFamily, codecFamily, rtxFor, supportedCodecs } from "./codecs.ts";
 import { isKeyframeStart } from "./keyframe.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
@@ -34,7 +34,7 @@ export interface PublicationStats {
  */
 export function ingestCodecs(offer: ParsedSdp): Record<Kind, Codec[]> {
   const pick = (kind: Kind): Codec[] => {
-    const section = offer.media.find((m) => m.kind === kind && m.port !== 0);
+    const section = offer.media.find((m) => m.kind === kind && inUse(m));
     if (!section) return [];
     const primary = supportedCodecs(kind, section.codecs).find((c) => codecFamily(c));
     if (!primary) return [];

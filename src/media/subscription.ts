@@ -16,9 +16,10 @@ import {
   useVP8,
   useVP9,
 } from "werift";
-import type { Codec, ParsedSdp } from "../sdp/offer.ts";
-import { matchCodec, rtxFor, supportedCodecs } from "./codecs.ts";
+import { type Codec, inUse, type ParsedSdp } from "../sdp/offer.ts";
+import { codecFamily, matchCodec, rtxFor, supportedCodecs } from "./codecs.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
+import { setFmtpParameters } from "../sdp/fmtp.ts";
 import type { Kind } from "./publication.ts";
 import { DomainError } from "../errors.ts";
 
@@ -82,7 +83,7 @@ export function egressCodecs(
   live: Partial<Record<Kind, Codec>> | undefined,
 ): Record<Kind, Codec[]> {
   const pick = (kind: Kind): Codec[] => {
-    const section = offer.media.find((m) => m.kind === kind && m.port !== 0);
+    const section = offer.media.find((m) => m.kind === kind && inUse(m));
     if (!section) return [];
     const source = live?.[kind];
     if (!source) return supportedCodecs(kind, section.codecs);
@@ -94,13 +95,28 @@ export function egressCodecs(
       );
     }
     const rtx = rtxFor(match, section.codecs);
-    return rtx ? [match, rtx] : [match];
+    const answered = echoStereo(source, match);
+    return rtx ? [answered, rtx] : [answered];
   };
   const codecs = { audio: pick("audio"), video: pick("video") };
   if (codecs.audio.length === 0 && codecs.video.length === 0) {
     throw new DomainError("no-common-codec", "the offer has no audio or video this server sends");
   }
   return codecs;
+}
+
+/**
+ * Opus sent in stereo by the publisher is answered to the player with `stereo=1` and
+ * `sprop-stereo=1`, so that browsers decode both channels.
+ */
+export function echoStereo(source: Codec, answered: Codec): Codec {
+  if (codecFamily(source) !== "opus" || source.fmtp["stereo"] !== "1") return answered;
+  const fmtp = { ...answered.fmtp, stereo: "1", "sprop-stereo": "1" };
+  return {
+    ...answered,
+    fmtp,
+    fmtpLine: Object.entries(fmtp).map(([k, v]) => (v === "" ? k : `${k}=${v}`)).join(";"),
+  };
 }
 
 /** One player's connection and senders. */
@@ -113,10 +129,12 @@ export class Subscription {
   onKeyframeRequest: () => void = () => {};
   #senders: Partial<Record<Kind, { sender: RTCRtpSender; negotiated: RTCRtpCodecParameters[] }>> =
     {};
+  #codecs: Record<Kind, Codec[]>;
   #sendCodec: Partial<Record<Kind, { source: Codec; target?: RTCRtpCodecParameters }>> = {};
 
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
+    this.#codecs = codecs;
     this.peer = new (class extends Peer {
       protected override beforeAnswer(): void {
         for (const t of this.pc.getTransceivers()) t.setDirection("sendonly");
@@ -133,8 +151,11 @@ export class Subscription {
   }
 
   /** Answers the player's offer. */
-  answer(offer: string): Promise<string> {
-    return this.peer.answer(offer);
+  async answer(offer: string): Promise<string> {
+    const answer = await this.peer.answer(offer);
+    const opus = this.#codecs.audio[0];
+    if (opus?.fmtp["stereo"] !== "1") return answer;
+    return setFmtpParameters(answer, opus.payloadType, { stereo: "1", "sprop-stereo": "1" });
   }
 
   /** Creates the server's offer (server-offer mode). */

@@ -244,7 +244,7 @@ export class Rooms {
       throw new DomainError("forbidden", "only the host who opened the room may close it");
     }
     this.#rooms.delete(name);
-    await Promise.all(room.sessions().map((s) => this.#end(s)));
+    await Promise.all(room.sessions().map((s) => this.#end(s, room)));
     room.close();
   }
 
@@ -252,6 +252,7 @@ export class Rooms {
   async closeAll(): Promise<void> {
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
+    await Promise.all(rooms.flatMap((room) => room.sessions().map((s) => this.#end(s, room))));
     await Promise.all(this.sessions.all().map((s) => this.#end(s)));
     for (const room of rooms) room.close();
   }
@@ -287,9 +288,9 @@ export class Rooms {
     });
   }
 
-  async #end(session: Session): Promise<void> {
+  async #end(session: Session, room = this.#rooms.get(session.room)): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
-    this.#rooms.get(session.room)?.removeSession(session);
+    room?.removeSession(session);
     await session.media.close().catch(() => {});
   }
 }

@@ -242,6 +242,11 @@ function buildCodecs(draft: Draft): Codec[] {
   return codecs;
 }
 
+/** True when a section takes part in the session: a non-zero port, or `a=bundle-only`. */
+export function inUse(section: MediaSection): boolean {
+  return section.port !== 0 || section.bundleOnly;
+}
+
 /**
  * Parses and validates an SDP offer or answer (CRLF or LF line endings).
  *
@@ -282,8 +287,7 @@ export function parseSdp(sdp: string): ParsedSdp {
     if (iceUfrag !== undefined) s.iceUfrag = iceUfrag;
     if (icePwd !== undefined) s.icePwd = icePwd;
     s.direction = d.direction ?? session.direction ?? "sendrecv";
-    const inUse = s.port !== 0 || s.bundleOnly;
-    if (inUse && (iceUfrag === undefined || icePwd === undefined)) {
+    if (inUse(s) && (iceUfrag === undefined || icePwd === undefined)) {
       throw new SdpError(`${sectionName(s)} has no a=ice-ufrag and a=ice-pwd`);
     }
     const isRtp = s.protocol.includes("RTP");

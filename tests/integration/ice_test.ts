@@ -1,0 +1,89 @@
+/**
+ * Which candidates an answer carries in each ICE configuration, and that gathering never
+ * waits on a STUN server that does not answer.
+ */
+import assert from "node:assert/strict";
+import { testServer } from "../helpers/server.ts";
+import { call } from "../helpers/clients.ts";
+import dgram from "node:dgram";
+
+const offer = Deno.readTextFileSync(
+  new URL("../../../shared/fixtures/obs-style-publish.sdp", import.meta.url),
+);
+
+async function publish(env: Record<string, string>) {
+  const server = await testServer(env);
+  try {
+    const token = await server.token("host", "ice");
+    const start = performance.now();
+    const res = await call(`${server.url}/whip/ice`, token, {
+      method: "POST",
+      headers: { "Content-Type": "application/sdp" },
+      body: offer,
+    });
+    const answer = await res.text();
+    const ms = performance.now() - start;
+    assert.equal(res.status, 201, answer);
+    const firstSection = answer.split(/\r?\nm=/)[1];
+    const candidates = [
+      ...firstSection.matchAll(/^a=candidate:(\S+) \S+ (\S+) \S+ (\S+) (\d+) typ (\S+)/gm),
+    ]
+      .map((m) => ({ transport: m[2], address: m[3], port: Number(m[4]), type: m[5] }));
+    assert.match(firstSection, /a=end-of-candidates/);
+    return { candidates, ms, links: res.headers.get("Link") };
+  } finally {
+    await server.shutdown();
+  }
+}
+
+function interfaceAddresses(): string[] {
+  return Deno.networkInterfaces().filter((i) => i.family === "IPv4" && i.address !== "127.0.0.1")
+    .map((i) => i.address);
+}
+
+Deno.test("default: one UDP host candidate per IPv4 interface, no STUN, answered at once", async () => {
+  const { candidates, ms, links } = await publish({ ICE_LOOPBACK: "false" });
+  assert.deepEqual(candidates.map((c) => c.address).sort(), interfaceAddresses().sort());
+  assert.ok(candidates.every((c) => c.type === "host" && c.transport.toLowerCase() === "udp"));
+  assert.equal(links, null, "no ICE servers, no Link header");
+  assert.ok(ms < 1000, `answered in ${ms} ms`);
+});
+
+Deno.test("ICE_LOOPBACK adds a 127.0.0.1 host candidate", async () => {
+  const { candidates } = await publish({ ICE_LOOPBACK: "true" });
+  assert.ok(candidates.some((c) => c.address === "127.0.0.1"));
+});
+
+Deno.test("ANNOUNCED_IPS replaces every host address (NAT 1:1)", async () => {
+  const { candidates } = await publish({
+    ICE_LOOPBACK: "false",
+    ANNOUNCED_IPS: "203.0.113.7,198.51.100.4",
+  });
+  const addresses = new Set(candidates.map((c) => c.address));
+  assert.deepEqual([...addresses].sort(), ["198.51.100.4", "203.0.113.7"]);
+  assert.equal(candidates.length, 2 * interfaceAddresses().length);
+});
+
+Deno.test("UDP_PORT_MIN/MAX bound the media ports", async () => {
+  const { candidates } = await publish({ UDP_PORT_MIN: "41000", UDP_PORT_MAX: "41099" });
+  assert.ok(candidates.length > 0);
+  for (const c of candidates) assert.ok(c.port >= 41000 && c.port <= 41099, `port ${c.port}`);
+});
+
+Deno.test("STUN and TURN servers that never answer delay the answer by at most ICE_GATHER_TIMEOUT", async () => {
+  // A UDP socket that reads and never replies: a black hole, not an ICMP refusal.
+  const hole = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => hole.bind(0, "127.0.0.1", resolve));
+  try {
+    const port = hole.address().port;
+    const { ms, links } = await publish({
+      ICE_SERVERS: `stun:127.0.0.1:${port},turn:user:pass@127.0.0.1:${port}?transport=udp`,
+      ICE_GATHER_TIMEOUT: "1",
+    });
+    assert.ok(ms < 3000, `answered in ${ms} ms`);
+    assert.match(links!, /<stun:127\.0\.0\.1:\d+>; rel="ice-server"/);
+    assert.match(links!, /username="user"; credential="pass"; credential-type="password"/);
+  } finally {
+    hole.close();
+  }
+});
