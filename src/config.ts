@@ -122,28 +122,28 @@ const schema = z.object({
   METRICS: bool.default(true),
   MAX_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
-}).superRefine((v, ctx) => {
-  if ((v.UDP_PORT_MIN === undefined) !== (v.UDP_PORT_MAX === undefined)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["UDP_PORT_MIN"],
-      message: "UDP_PORT_MIN and UDP_PORT_MAX go together",
-    });
-  } else if (v.UDP_PORT_MIN !== undefined && v.UDP_PORT_MIN >= v.UDP_PORT_MAX!) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["UDP_PORT_MIN"],
-      message: "must be lower than UDP_PORT_MAX",
-    });
-  }
-  if (v.JWT_SECRET && v.JWT_JWKS_FILE) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["JWT_SECRET"],
-      message: "set JWT_SECRET or JWT_JWKS_FILE, not both",
-    });
-  }
 });
+
+/** Variables whose values never appear in an error message. */
+const SECRET = new Set(["JWT_SECRET"]);
+
+/** Checks that involve two variables, on the raw values (so they are listed with the others). */
+function crossChecks(raw: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const min = raw.UDP_PORT_MIN;
+  const max = raw.UDP_PORT_MAX;
+  if ((min === undefined) !== (max === undefined)) {
+    problems.push(
+      `UDP_PORT_MIN: UDP_PORT_MIN and UDP_PORT_MAX go together (got "${min ?? max}" alone)`,
+    );
+  } else if (min !== undefined && Number(min) >= Number(max)) {
+    problems.push(`UDP_PORT_MIN: must be lower than UDP_PORT_MAX (got "${min}" and "${max}")`);
+  }
+  if (raw.JWT_SECRET !== undefined && raw.JWT_JWKS_FILE !== undefined) {
+    problems.push("JWT_SECRET: set JWT_SECRET or JWT_JWKS_FILE, not both");
+  }
+  return problems;
+}
 
 /** The names of every variable {@link loadConfig} reads (for `--allow-env`). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
@@ -170,12 +170,13 @@ export function loadConfig(
     if (value !== undefined && value !== "") raw[name] = value;
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => {
-      const name = String(i.path[0] ?? "config");
-      const given = raw[name] === undefined ? "" : ` (got "${raw[name]}")`;
-      return `${name}: ${i.message}${given}`;
-    });
+  const lines = parsed.success ? [] : parsed.error.issues.map((i) => {
+    const name = String(i.path[0] ?? "config");
+    const given = raw[name] === undefined || SECRET.has(name) ? "" : ` (got "${raw[name]}")`;
+    return `${name}: ${i.message}${given}`;
+  });
+  lines.push(...crossChecks(raw));
+  if (!parsed.success || lines.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const v = parsed.data;

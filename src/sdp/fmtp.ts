@@ -18,7 +18,9 @@ export function setFmtpParameters(
   const merge = (existing: string) => {
     const map = new Map<string, string>();
     for (const part of existing.split(";")) {
-      const [k, v = ""] = part.split("=");
+      const at = part.indexOf("=");
+      const k = at < 0 ? part : part.slice(0, at);
+      const v = at < 0 ? "" : part.slice(at + 1);
       if (k.trim()) map.set(k.trim(), v.trim());
     }
     for (const [k, v] of Object.entries(params)) map.set(k, v);

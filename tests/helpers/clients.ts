@@ -32,6 +32,8 @@ export interface ClientOptions {
   debug?: { inboundPacketLoss?: number; outboundPacketLoss?: number };
   /** Video codecs the client offers (default VP8 96). */
   video?: RTCRtpCodecParameters[];
+  /** Payload type the publisher writes on video packets (default 96). */
+  videoPayloadType?: number;
 }
 
 const VP8 = () =>
@@ -174,7 +176,7 @@ export class Publisher {
   sendFrame(keyframe: boolean, packets = keyframe ? 6 : 3): void {
     for (const payload of vp8Frame(keyframe, packets)) {
       const header = new RtpHeader({
-        payloadType: 96,
+        payloadType: this.options.videoPayloadType ?? 96,
         sequenceNumber: this.#seq.video++ & 0xffff,
         timestamp: this.#ts.video,
         ssrc: this.#ssrc.video,
@@ -237,6 +239,8 @@ export class Player {
   readonly ssrcs = { video: new Set<number>(), audio: new Set<number>() };
   /** Payload types seen, per kind. */
   readonly payloadTypes = { video: new Set<number>(), audio: new Set<number>() };
+  /** RTCP sender reports received. */
+  senderReports = 0;
   /** When the first keyframe arrived (performance.now()). */
   firstKeyframeAt?: number;
   #keyframeWaiters: (() => void)[] = [];
@@ -251,8 +255,13 @@ export class Player {
     });
     this.pc.addTransceiver("audio", { direction: "recvonly" });
     this.pc.addTransceiver("video", { direction: "recvonly" });
-    this.pc.ontrack = ({ track }) => {
+    this.pc.ontrack = ({ track, receiver }) => {
       const kind = track.kind as "audio" | "video";
+      if (kind === "video") {
+        receiver.onRtcp.subscribe((p) => {
+          if (p.type === 200) this.senderReports++;
+        });
+      }
       track.onReceiveRtp.subscribe((rtp) => {
         this.received[kind]++;
         this.ssrcs[kind].add(rtp.header.ssrc);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
 import { call, Player, Publisher, until } from "../helpers/clients.ts";
+import { RTCRtpCodecParameters } from "werift";
 
 Deno.test("publish → two players receive the publisher's RTP", async (t) => {
   const server = await testServer({ MAX_PARTICIPANTS: "3" });
@@ -172,6 +173,78 @@ Deno.test("OBS-style offer without candidates connects (peer-reflexive)", async 
     const del = await call(pub.session!.url, host, { method: "DELETE" });
     assert.equal(del.status, 200);
     await del.body?.cancel();
+  } finally {
+    await Promise.all([pub.close(), player.close()]);
+    await server.shutdown();
+  }
+});
+
+Deno.test("loss on a player's leg is repaired from the server's history (NACK), with SRs", async () => {
+  const server = await testServer();
+  const pub = new Publisher();
+  // werift's knob is inverted: inboundPacketLoss N keeps N % of what arrives (drops 100 - N).
+  const player = new Player({ debug: { inboundPacketLoss: 93 } });
+  try {
+    const host = await server.token("host", "nack");
+    await pub.publish(`${server.url}/whip/nack`, host);
+    await player.play(`${server.url}/whep/nack`, host);
+    await new Promise((r) => setTimeout(r, 300));
+    const firstSeq = player.videoSeqs.length;
+    for (let i = 0; i < 100; i++) {
+      pub.sendFrame(i % 30 === 0);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const unique = new Set(player.videoSeqs.slice(firstSeq)).size;
+    assert.ok(unique >= pub.sent.video * 0.99, `${unique} of ${pub.sent.video} after repair`);
+    const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
+    const retransmitted = egress.media.peer.pc.getSenders()
+      .reduce(
+        (n, s) =>
+          n + (s as unknown as { retransmittedPacketsSent: number }).retransmittedPacketsSent,
+        0,
+      );
+    assert.ok(retransmitted > 0, "the server retransmitted what the player lost");
+    assert.ok(player.senderReports > 0, "the server sent RTCP sender reports");
+  } finally {
+    await Promise.all([pub.close(), player.close()]);
+    await server.shutdown();
+  }
+});
+
+Deno.test("H264 is forwarded with the player's own payload type", async () => {
+  const h264 = (pt: number) =>
+    new RTCRtpCodecParameters({
+      mimeType: "video/H264",
+      clockRate: 90000,
+      payloadType: pt,
+      parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032",
+      rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+    });
+  const vp8 = new RTCRtpCodecParameters({
+    mimeType: "video/VP8",
+    clockRate: 90000,
+    payloadType: 96,
+  });
+  const server = await testServer();
+  const pub = new Publisher({ video: [h264(100)], videoPayloadType: 100 });
+  // OBS always writes 42e01f: profiles differ, packetization-mode matches.
+  const obsLike = h264(109);
+  obsLike.parameters = "packetization-mode=1;profile-level-id=42e01f";
+  const player = new Player({ video: [vp8, obsLike] });
+  try {
+    const host = await server.token("host", "h264");
+    await pub.publish(`${server.url}/whip/h264`, host);
+    await player.play(`${server.url}/whep/h264`, host);
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 20; i++) {
+      pub.sendFrame(false);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(() => player.received.video >= pub.sent.video * 0.95, "H264 packets");
+    assert.deepEqual([...player.payloadTypes.video], [109]);
+    const room = await (await call(`${server.url}/rooms/h264`, host)).json();
+    assert.equal(room.publications[0].codecs.video, "H264");
   } finally {
     await Promise.all([pub.close(), player.close()]);
     await server.shutdown();
