@@ -1,23 +1,33 @@
 /**
- * A feed: what players of one publishing identity are attached to. It outlives the WHIP
+ * A feed: what players of one publishing identity are attached to. It outlives the WHEP
  * sessions of that identity, so players keep their sessions when the publisher reconnects or
- * has not started yet. Keyframe requests from players are aggregated and rate-limited here.
+ * has not started yet. Keyframe requests from players are aggregated and rate-limited here,
+ * per layer.
  *
  * @module
  */
 import type { Codec } from "../sdp/offer.ts";
+import { Emitter } from "../events.ts";
 import type { Kind, Publication } from "./publication.ts";
 import type { Subscription } from "./subscription.ts";
 
-/** Shortest interval between two keyframe requests sent to a publisher, ms. */
+/** Shortest interval between two keyframe requests for one layer, ms. */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 500;
+
+/** What a feed tells its players' event streams (WHEP server-sent events). */
+export type FeedEvent =
+  | { type: "active" }
+  | { type: "inactive" }
+  | { type: "viewercount"; viewercount: number };
 
 /** The fan-out point of one publishing identity. */
 export class Feed {
+  /** Source and audience changes. */
+  readonly events: Emitter<FeedEvent> = new Emitter();
   #source?: Publication;
   #subscribers = new Set<Subscription>();
-  #lastRequest = -Infinity;
-  #pendingRequest?: ReturnType<typeof setTimeout>;
+  #lastRequest = new Map<string, number>();
+  #pendingRequest = new Map<string, ReturnType<typeof setTimeout>>();
 
   /** True while a publication is attached. */
   get live(): boolean {
@@ -43,11 +53,12 @@ export class Feed {
   setSource(publication: Publication): void {
     this.#source?.setSink(undefined);
     this.#source = publication;
-    for (const sub of this.#subscribers) sub.sourceChanged();
-    publication.setSink((kind, rtp, codec) => {
-      for (const sub of this.#subscribers) sub.send(kind, rtp, codec);
+    publication.setSink((kind, rtp, codec, keyframe, layer) => {
+      for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, layer?.rid ?? "");
     });
-    this.requestKeyframe();
+    for (const sub of this.#subscribers) sub.attach(publication);
+    this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one
+    this.events.emit({ type: "active" });
   }
 
   /** Detaches `publication` if it is the live one; players stay attached, waiting. */
@@ -55,44 +66,56 @@ export class Feed {
     if (this.#source !== publication) return;
     publication.setSink(undefined);
     this.#source = undefined;
+    for (const sub of this.#subscribers) sub.detach();
+    this.events.emit({ type: "inactive" });
   }
 
   /** Attaches a player. */
   subscribe(sub: Subscription): void {
     this.#subscribers.add(sub);
-    sub.onKeyframeRequest = () => this.requestKeyframe();
+    sub.onKeyframeRequest = (rid) => this.requestKeyframe(rid);
+    if (this.#source) sub.attach(this.#source);
+    this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
   }
 
   /** Detaches a player. */
   unsubscribe(sub: Subscription): void {
-    this.#subscribers.delete(sub);
+    if (!this.#subscribers.delete(sub)) return;
     sub.onKeyframeRequest = () => {};
+    this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
   }
 
   /**
-   * Asks the publisher for a keyframe, at most once per {@link KEYFRAME_REQUEST_INTERVAL_MS}:
-   * a request inside the interval is sent when the interval ends, so none is lost.
+   * Asks the publisher for a keyframe on layer `rid` (every layer when undefined), at most once
+   * per {@link KEYFRAME_REQUEST_INTERVAL_MS} per layer: a request inside the interval is sent
+   * when the interval ends, so none is lost.
    */
-  requestKeyframe(): void {
-    if (!this.#source || this.#pendingRequest !== undefined) return;
-    const wait = this.#lastRequest + KEYFRAME_REQUEST_INTERVAL_MS - performance.now();
+  requestKeyframe(rid?: string): void {
+    const key = rid ?? "*";
+    if (!this.#source || this.#pendingRequest.has(key)) return;
+    const wait = (this.#lastRequest.get(key) ?? -Infinity) + KEYFRAME_REQUEST_INTERVAL_MS -
+      performance.now();
     if (wait <= 0) {
-      this.#lastRequest = performance.now();
-      this.#source.requestKeyframe();
+      this.#lastRequest.set(key, performance.now());
+      this.#source.requestKeyframe(rid);
       return;
     }
-    this.#pendingRequest = setTimeout(() => {
-      this.#pendingRequest = undefined;
-      this.requestKeyframe();
-    }, wait);
+    this.#pendingRequest.set(
+      key,
+      setTimeout(() => {
+        this.#pendingRequest.delete(key);
+        this.requestKeyframe(rid);
+      }, wait),
+    );
   }
 
   /** Stops timers; called when the room closes. */
   close(): void {
-    clearTimeout(this.#pendingRequest);
-    this.#pendingRequest = undefined;
+    for (const timer of this.#pendingRequest.values()) clearTimeout(timer);
+    this.#pendingRequest.clear();
     this.#source?.setSink(undefined);
     this.#source = undefined;
     this.#subscribers.clear();
+    this.events.clear();
   }
 }

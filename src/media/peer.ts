@@ -9,6 +9,7 @@ import {
   type RTCIceServer,
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  type RTCRtpHeaderExtensionParameters,
   useSdesMid,
   useSdesRTPStreamId,
 } from "werift";
@@ -69,8 +70,15 @@ export class Peer {
   #closed = false;
   #endedHandlers: (() => void)[] = [];
 
-  /** Creates the connection with the given codecs per kind. */
-  constructor(options: MediaOptions, codecs: { audio: Codec[]; video: Codec[] }) {
+  /**
+   * Creates the connection with the given codecs per kind; `extensions` adds RTP header
+   * extensions to the defaults (mid for both kinds, rid for video).
+   */
+  constructor(
+    options: MediaOptions,
+    codecs: { audio: Codec[]; video: Codec[] },
+    extensions: { video?: RTCRtpHeaderExtensionParameters[] } = {},
+  ) {
     this.#options = options;
     this.pc = new RTCPeerConnection({
       iceServers: weriftIceServers(options.iceServers),
@@ -84,7 +92,10 @@ export class Peer {
         audio: codecs.audio.map((c) => toWeriftCodec("audio", c)),
         video: codecs.video.map((c) => toWeriftCodec("video", c)),
       },
-      headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useSdesRTPStreamId()] },
+      headerExtensions: {
+        audio: [useSdesMid()],
+        video: [useSdesMid(), useSdesRTPStreamId(), ...(extensions.video ?? [])],
+      },
       debug: {
         outboundPacketLoss: options.debugLoss?.outbound,
         inboundPacketLoss: options.debugLoss?.inbound,

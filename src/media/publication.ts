@@ -1,6 +1,7 @@
 /**
- * A publication: the audio and video a WHIP session receives, as RTP handed to one sink
- * (the {@link Feed} of its identity), with keyframe requests sent back to the publisher.
+ * A publication: the audio and video a WHIP session receives, handed packet by packet to one
+ * sink (the {@link Feed} of its identity), with keyframe requests sent back to the publisher.
+ * Video is kept per layer (one, or one per simulcast rid), each with its keyframe cache.
  *
  * @module
  */
@@ -8,14 +9,25 @@ import type { RTCRtpReceiver, RtpPacket } from "werift";
 import { type Codec, inUse, type ParsedSdp } from "../sdp/offer.ts";
 import { type CodecFamily, codecFamily, rtxFor, supportedCodecs } from "./codecs.ts";
 import { isKeyframeStart } from "./keyframe.ts";
+import { type LayerInfo, VideoLayer } from "./layer.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
+import { answerSimulcast } from "../sdp/simulcast.ts";
 import { DomainError } from "../errors.ts";
 
 /** Audio or video. */
 export type Kind = "audio" | "video";
 
-/** Receives every RTP packet of a publication, with the kind and the codec it is in. */
-export type RtpSink = (kind: Kind, rtp: RtpPacket, codec: Codec, keyframe: boolean) => void;
+/**
+ * Receives every RTP packet of a publication: its kind, codec, whether it starts a keyframe,
+ * and for video the layer it belongs to.
+ */
+export type RtpSink = (
+  kind: Kind,
+  rtp: RtpPacket,
+  codec: Codec,
+  keyframe: boolean,
+  layer?: VideoLayer,
+) => void;
 
 /** Counters of what a publication received. */
 export interface PublicationStats {
@@ -57,41 +69,63 @@ export class Publication {
   readonly peer: Peer;
   /** The codec of each kind this publication is in. */
   readonly codecs: Partial<Record<Kind, Codec>>;
+  /** Video layers by rid ("" without simulcast). */
+  readonly layers: Map<string, VideoLayer> = new Map();
   /** What was received so far. */
   readonly stats: PublicationStats = {
     packets: { audio: 0, video: 0 },
     keyframes: 0,
     keyframeRequests: 0,
   };
+  #offer: ParsedSdp;
   #sink?: RtpSink;
-  #video?: { receiver: RTCRtpReceiver; ssrc?: number };
-  #keyframeWanted = false;
-  #families: Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }> = new Map();
+  #receiver?: RTCRtpReceiver;
+  #wanted = new Set<string>();
+  #payloadTypes = new Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }>();
 
   /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
   constructor(options: MediaOptions, offer: ParsedSdp) {
+    this.#offer = offer;
     const codecs = ingestCodecs(offer);
     this.codecs = { audio: codecs.audio[0], video: codecs.video[0] };
     for (const kind of ["audio", "video"] as const) {
       const primary = codecs[kind][0];
       if (primary) {
-        this.#families.set(primary.payloadType, {
+        this.#payloadTypes.set(primary.payloadType, {
           codec: primary,
           kind,
           family: codecFamily(primary),
         });
       }
     }
+    const video = offer.media.find((m) => m.kind === "video" && inUse(m));
+    const rids = video?.rids.filter((r) => r.direction === "send").map((r) => r.id) ?? [];
+    for (const rid of rids.length ? rids : [""]) this.layers.set(rid, new VideoLayer(rid));
     this.peer = new Peer(options, codecs);
     this.peer.pc.ontrack = ({ track, receiver }) => {
-      if (track.kind === "video" && !this.#video) this.#video = { receiver, ssrc: track.ssrc };
-      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp));
+      if (track.kind !== "video") {
+        track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, ""));
+        return;
+      }
+      this.#receiver = receiver;
+      const tracks = receiver.tracks.length ? receiver.tracks : [track];
+      for (const t of tracks) t.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, t.rid ?? ""));
     };
   }
 
-  /** Answers the publisher's offer (the SDP string it was parsed from). */
-  answer(offer: string): Promise<string> {
-    return this.peer.answer(offer);
+  /** Answers the publisher's offer (the SDP string it was parsed from), every layer accepted. */
+  async answer(offer: string): Promise<string> {
+    return answerSimulcast(this.#offer, await this.peer.answer(offer));
+  }
+
+  /** True when the publisher sends simulcast. */
+  get simulcast(): boolean {
+    return this.layers.size > 1;
+  }
+
+  /** The video layers, highest bitrate first. */
+  layerInfo(): LayerInfo[] {
+    return [...this.layers.values()].map((l) => l.info()).sort((a, b) => b.bitrate - a.bitrate);
   }
 
   /** Sends every packet from now on to `sink` (one sink at a time). */
@@ -100,17 +134,20 @@ export class Publication {
   }
 
   /**
-   * Asks the publisher for a keyframe (PLI). Callers rate-limit. Before the first video packet
-   * (DTLS not up yet, SSRC maybe unknown) the request waits for that packet.
+   * Asks the publisher for a keyframe (PLI) on one layer, or on every layer. Callers
+   * rate-limit. Before a layer's first packet (DTLS not up, SSRC unknown) the request waits
+   * for that packet.
    */
-  requestKeyframe(): void {
-    const v = this.#video;
-    if (!v?.ssrc || this.stats.packets.video === 0) {
-      this.#keyframeWanted = true;
-      return;
+  requestKeyframe(rid?: string): void {
+    for (const layer of rid === undefined ? this.layers.values() : [this.layers.get(rid)]) {
+      if (!layer) continue;
+      if (layer.ssrc === undefined || !this.#receiver) {
+        this.#wanted.add(layer.rid);
+        continue;
+      }
+      this.stats.keyframeRequests++;
+      this.#receiver.sendRtcpPLI(layer.ssrc).catch(() => {});
     }
-    this.stats.keyframeRequests++;
-    v.receiver.sendRtcpPLI(v.ssrc).catch(() => {});
   }
 
   /** Ends the session. */
@@ -119,22 +156,21 @@ export class Publication {
     return this.peer.close();
   }
 
-  #receive(rtp: RtpPacket): void {
-    const entry = this.#families.get(rtp.header.payloadType);
+  #receive(rtp: RtpPacket, rid: string): void {
+    const entry = this.#payloadTypes.get(rtp.header.payloadType);
     if (!entry) return; // RTX and anything not negotiated: werift repairs, we forward primaries
-    if (entry.kind === "video" && this.#video && !this.#video.ssrc) {
-      this.#video.ssrc = rtp.header.ssrc;
-    }
     this.stats.packets[entry.kind]++;
-    const keyframe = entry.kind === "video" && entry.family !== undefined &&
-      isKeyframeStart(entry.family, rtp.payload);
-    if (keyframe) this.stats.keyframes++;
-    if (this.#keyframeWanted && entry.kind === "video") {
-      this.#keyframeWanted = false;
-      if (!keyframe) this.requestKeyframe();
-    }
     // The publisher's header extension ids mean nothing on the players' legs.
     rtp.header.extensions = [];
-    this.#sink?.(entry.kind, rtp, entry.codec, keyframe);
+    if (entry.kind === "audio") {
+      this.#sink?.("audio", rtp, entry.codec, false);
+      return;
+    }
+    const layer = this.layers.get(rid) ?? this.layers.values().next().value!;
+    const keyframe = entry.family !== undefined && isKeyframeStart(entry.family, rtp.payload);
+    if (keyframe) this.stats.keyframes++;
+    layer.receive(rtp, keyframe, entry.family);
+    if (this.#wanted.delete(layer.rid) && !keyframe) this.requestKeyframe(layer.rid);
+    this.#sink?.("video", rtp, entry.codec, keyframe, layer);
   }
 }

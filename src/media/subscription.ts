@@ -1,7 +1,9 @@
 /**
  * A subscription: the media side of one WHEP session. It sends a feed's packets to one player,
  * rewritten per player (SSRC, payload type, sequence number and timestamp, by werift's sender),
- * answers the player's NACKs from the sender's history, and passes PLI / FIR up to the feed.
+ * primes a new player from the keyframe cache, starts video only at a keyframe after a source
+ * or layer change (with sequence numbers and timestamps continuing across it), answers NACKs
+ * from a one-second history, and passes PLI / FIR up to the feed.
  *
  * @module
  */
@@ -10,113 +12,54 @@ import {
   type RTCRtpCodecParameters,
   type RTCRtpSender,
   type RtpPacket,
-  useAV1X,
-  useH264,
-  useOPUS,
-  useVP8,
-  useVP9,
+  useAbsSendTime,
 } from "werift";
-import { type Codec, inUse, type ParsedSdp } from "../sdp/offer.ts";
-import { codecFamily, matchCodec, rtxFor, supportedCodecs } from "./codecs.ts";
+import type { Codec } from "../sdp/offer.ts";
+import { matchCodec } from "./codecs.ts";
+import { codecOf } from "./egress-codecs.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
 import { setFmtpParameters } from "../sdp/fmtp.ts";
-import type { Kind } from "./publication.ts";
-import { DomainError } from "../errors.ts";
+import type { Kind, Publication } from "./publication.ts";
+import type { LayerInfo } from "./layer.ts";
+import { chooseLayer } from "./layer-choice.ts";
+import { SendHistory } from "./send-history.ts";
 
-/** FIR's feedback message type (RFC 5104). */
+/** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
+const PLI = 1;
 const FIR = 4;
+/** RTP clock rates, for timestamp continuity across a source switch. */
+const CLOCK: Record<Kind, number> = { audio: 48_000, video: 90_000 };
+/** How often an automatic player's layer is reconsidered, ms. */
+const LAYER_CHECK_MS = 1000;
 
 /** The sender fields werift sets once at negotiation; we change them when the source codec does. */
 interface SenderInternals {
   codec?: RTCRtpCodecParameters;
   sendPrimaryCodec?: RTCRtpCodecParameters;
   rtxPayloadType?: number;
+  receiverEstimatedMaxBitrate: bigint;
 }
 
 /** Counters of what a subscription sent. */
 export interface SubscriptionStats {
   /** RTP packets handed to the sender, per kind. */
   packets: Record<Kind, number>;
+  /** Packets sent from the keyframe cache when the player started. */
+  primed: number;
   /** Keyframe requests (PLI or FIR) received from the player. */
   keyframeRequests: number;
+  /** Layer switches done. */
+  layerSwitches: number;
 }
 
-/** The codecs a server offer lists when nothing is live yet (common payload types). */
-export function serverOfferCodecs(): Record<Kind, Codec[]> {
-  const from = (p: RTCRtpCodecParameters): Codec => codecOf(p);
-  return {
-    audio: [from(useOPUS({ payloadType: 111 }))],
-    video: [
-      from(useVP8({ payloadType: 96 })),
-      from(useH264({ payloadType: 102 })),
-      from(useVP9({ payloadType: 98 })),
-      from(useAV1X({ payloadType: 45, mimeType: "video/AV1" })),
-    ],
-  };
-}
-
-/** werift codec parameters → our parsed `Codec`. */
-export function codecOf(p: RTCRtpCodecParameters): Codec {
-  const fmtp: Record<string, string> = {};
-  for (const part of (p.parameters ?? "").split(";")) {
-    const [k, v] = part.split("=");
-    if (k?.trim()) fmtp[k.trim()] = (v ?? "").trim();
-  }
-  return {
-    payloadType: p.payloadType,
-    name: p.mimeType.split("/")[1],
-    clockRate: p.clockRate,
-    channels: p.channels,
-    fmtp,
-    fmtpLine: p.parameters,
-    rtcpFeedback: p.rtcpFeedback.map((f) => ({ type: f.type, parameter: f.parameter })),
-  };
-}
-
-/**
- * Chooses the codecs a player's offer is answered with. When the source is live, only the codec
- * it is in (406 `no-common-codec` if the player cannot take it); before that, every codec the
- * player offers that the server forwards, so that whatever the publisher picks can be sent.
- */
-export function egressCodecs(
-  offer: ParsedSdp,
-  live: Partial<Record<Kind, Codec>> | undefined,
-): Record<Kind, Codec[]> {
-  const pick = (kind: Kind): Codec[] => {
-    const section = offer.media.find((m) => m.kind === kind && inUse(m));
-    if (!section) return [];
-    const source = live?.[kind];
-    if (!source) return supportedCodecs(kind, section.codecs);
-    const match = matchCodec(source, section.codecs);
-    if (!match) {
-      throw new DomainError(
-        "no-common-codec",
-        `the publication's ${kind} is ${source.name}, which this offer does not accept`,
-      );
-    }
-    const rtx = rtxFor(match, section.codecs);
-    const answered = echoStereo(source, match);
-    return rtx ? [answered, rtx] : [answered];
-  };
-  const codecs = { audio: pick("audio"), video: pick("video") };
-  if (codecs.audio.length === 0 && codecs.video.length === 0) {
-    throw new DomainError("no-common-codec", "the offer has no audio or video this server sends");
-  }
-  return codecs;
-}
-
-/**
- * Opus sent in stereo by the publisher is answered to the player with `stereo=1` and
- * `sprop-stereo=1`, so that browsers decode both channels.
- */
-export function echoStereo(source: Codec, answered: Codec): Codec {
-  if (codecFamily(source) !== "opus" || source.fmtp["stereo"] !== "1") return answered;
-  const fmtp = { ...answered.fmtp, stereo: "1", "sprop-stereo": "1" };
-  return {
-    ...answered,
-    fmtp,
-    fmtpLine: Object.entries(fmtp).map(([k, v]) => (v === "" ? k : `${k}=${v}`)).join(";"),
-  };
+interface SenderEntry {
+  sender: RTCRtpSender;
+  negotiated: RTCRtpCodecParameters[];
+  history: SendHistory;
+  codec?: { source: Codec; target?: RTCRtpCodecParameters };
+  /** Continue sequence numbers and timestamps at the next packet (new source or layer). */
+  continuity: boolean;
+  lastSentAt: number;
 }
 
 /** One player's connection and senders. */
@@ -124,13 +67,22 @@ export class Subscription {
   /** The connection to the player. */
   readonly peer: Peer;
   /** What was sent so far. */
-  readonly stats: SubscriptionStats = { packets: { audio: 0, video: 0 }, keyframeRequests: 0 };
-  /** Called when the player asks for a keyframe (PLI or FIR). */
-  onKeyframeRequest: () => void = () => {};
-  #senders: Partial<Record<Kind, { sender: RTCRtpSender; negotiated: RTCRtpCodecParameters[] }>> =
-    {};
+  readonly stats: SubscriptionStats = {
+    packets: { audio: 0, video: 0 },
+    primed: 0,
+    keyframeRequests: 0,
+    layerSwitches: 0,
+  };
+  /** Called when the player needs a keyframe of a layer (PLI, FIR, start, layer switch). */
+  onKeyframeRequest: (rid?: string) => void = () => {};
   #codecs: Record<Kind, Codec[]>;
-  #sendCodec: Partial<Record<Kind, { source: Codec; target?: RTCRtpCodecParameters }>> = {};
+  #senders: Partial<Record<Kind, SenderEntry>> = {};
+  #source?: Publication;
+  /** The layer being sent, the one waited for (switch at its keyframe), the one pinned. */
+  #layer: { current?: string; pending?: string; pinned?: string; waiting: boolean } = {
+    waiting: true,
+  };
+  #timer?: ReturnType<typeof setInterval>;
 
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
@@ -139,7 +91,7 @@ export class Subscription {
       protected override beforeAnswer(): void {
         for (const t of this.pc.getTransceivers()) t.setDirection("sendonly");
       }
-    })(options, codecs);
+    })(options, codecs, { video: [useAbsSendTime()] });
     if (serverOffer) {
       for (const kind of ["audio", "video"] as const) {
         if (codecs[kind].length) this.peer.pc.addTransceiver(kind, { direction: "sendonly" });
@@ -150,7 +102,7 @@ export class Subscription {
     });
   }
 
-  /** Answers the player's offer. */
+  /** Answers the player's offer (Opus stereo echoed when the publication sends stereo). */
   async answer(offer: string): Promise<string> {
     const answer = await this.peer.answer(offer);
     const opus = this.#codecs.audio[0];
@@ -164,63 +116,172 @@ export class Subscription {
   }
 
   /**
-   * The source changed (a publisher started or reconnected): the next packets continue the
-   * player's sequence numbers and timestamps instead of jumping to the new source's.
+   * A publication became the source (at subscribe, or when the publisher started or
+   * reconnected): video waits for a keyframe of the chosen layer, taken from the cache when it
+   * has one, and sequence numbers and timestamps continue the player's.
    */
-  sourceChanged(): void {
-    this.#sendCodec = {};
-    for (const s of Object.values(this.#senders)) {
-      s?.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true);
+  attach(source: Publication): void {
+    this.#source = source;
+    for (const entry of Object.values(this.#senders)) {
+      entry.codec = undefined;
+      entry.continuity = true;
     }
+    this.#layer.current = chooseLayer(source.layerInfo(), this.#estimate(), this.#layer.pinned);
+    this.#layer.pending = undefined;
+    this.#layer.waiting = true;
+    clearInterval(this.#timer);
+    this.#timer = source.simulcast
+      ? setInterval(() => this.#reconsider(), LAYER_CHECK_MS)
+      : undefined;
+    this.#prime();
   }
 
-  /** Sends one packet of the given kind, in the source codec `codec`. */
-  send(kind: Kind, rtp: RtpPacket, codec: Codec): void {
+  /** The source went away; the player stays, waiting for the next one. */
+  detach(): void {
+    this.#source = undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The source's layers (for the WHEP `layers` event). */
+  layers(): LayerInfo[] {
+    return this.#source?.layerInfo() ?? [];
+  }
+
+  /** The layer being sent, if any. */
+  get currentLayer(): string | undefined {
+    return this.#layer.current;
+  }
+
+  /**
+   * Pins a layer (WHEP layer extension), or returns to automatic choice with `undefined`.
+   * Returns false when the source has no such layer.
+   */
+  selectLayer(rid: string | undefined): boolean {
+    if (rid !== undefined && !this.#source?.layers.has(rid)) return false;
+    this.#layer.pinned = rid;
+    this.#reconsider();
+    return true;
+  }
+
+  /** Sends one packet of the given kind, in the source codec `codec`, from layer `rid`. */
+  send(kind: Kind, rtp: RtpPacket, codec: Codec, keyframe: boolean, rid = ""): void {
     const entry = this.#senders[kind];
     if (!entry) return;
-    let choice = this.#sendCodec[kind];
-    if (choice?.source !== codec) {
-      choice = { source: codec, target: this.#target(entry, codec) };
-      this.#sendCodec[kind] = choice;
-      if (choice.target) setSendCodec(entry.sender, choice.target, entry.negotiated);
+    if (kind === "video") {
+      const layer = this.#layer;
+      if (keyframe && rid === layer.pending) {
+        layer.current = rid;
+        layer.pending = undefined;
+        layer.waiting = false;
+        entry.continuity = true;
+        this.stats.layerSwitches++;
+      } else if (keyframe && layer.waiting && rid === layer.current) {
+        layer.waiting = false;
+      }
+      if (rid !== layer.current || layer.waiting) return;
     }
-    if (!choice.target) return;
-    this.stats.packets[kind]++;
-    entry.sender.sendRtp(rtp).catch(() => {});
+    this.#forward(kind, entry, rtp, codec);
   }
 
   /** Ends the session. */
   close(): Promise<void> {
+    this.detach();
     return this.peer.close();
   }
 
-  #target(
-    entry: { negotiated: RTCRtpCodecParameters[] },
-    codec: Codec,
-  ): RTCRtpCodecParameters | undefined {
-    const offered = entry.negotiated.map(codecOf);
-    const match = matchCodec(codec, offered);
-    return match && entry.negotiated.find((p) => p.payloadType === match.payloadType);
+  #forward(kind: Kind, entry: SenderEntry, rtp: RtpPacket, codec: Codec): void {
+    if (entry.codec?.source !== codec) {
+      const offered = entry.negotiated.map(codecOf);
+      const match = matchCodec(codec, offered);
+      const target = match && entry.negotiated.find((p) => p.payloadType === match.payloadType);
+      entry.codec = { source: codec, target };
+      if (target) setSendCodec(entry.sender, target, entry.negotiated);
+    }
+    if (!entry.codec.target) return;
+    const now = performance.now();
+    if (entry.continuity) {
+      entry.continuity = false;
+      if (entry.lastSentAt > 0) {
+        // Timestamps advance by the wall-clock time the switch took, as the player expects.
+        const step = Math.max(1, Math.round(((now - entry.lastSentAt) * CLOCK[kind]) / 1000));
+        entry.sender.replaceRTP(rtp.header, true, step);
+      }
+    }
+    entry.lastSentAt = now;
+    this.stats.packets[kind]++;
+    entry.sender.sendRtp(rtp).catch(() => {});
+  }
+
+  /** Sends the cached keyframe and what followed it, or asks for a keyframe. */
+  #prime(): void {
+    const video = this.#senders.video;
+    const source = this.#source;
+    if (!video || !source || !this.#layer.waiting) return;
+    const rid = this.#layer.current ?? "";
+    const cached = source.layers.get(rid)?.cache.packets() ?? [];
+    const codec = source.codecs.video;
+    if (cached.length === 0 || !codec) {
+      this.onKeyframeRequest(rid);
+      return;
+    }
+    this.#layer.waiting = false;
+    for (const rtp of cached) {
+      this.#forward("video", video, rtp, codec);
+      this.stats.primed++;
+    }
+  }
+
+  /** Re-chooses the layer; a change waits for the new layer's keyframe (requested now). */
+  #reconsider(): void {
+    const source = this.#source;
+    if (!source) return;
+    const target = chooseLayer(source.layerInfo(), this.#estimate(), this.#layer.pinned);
+    if (target === undefined || target === this.#layer.current) {
+      this.#layer.pending = undefined;
+      return;
+    }
+    if (target === this.#layer.pending) return;
+    this.#layer.pending = target;
+    if (this.#layer.waiting) { // nothing sent yet: switch at once, prime from the cache
+      this.#layer.current = target;
+      this.#layer.pending = undefined;
+      this.#prime();
+      return;
+    }
+    this.onKeyframeRequest(target);
+  }
+
+  /** The player's receiver-estimated maximum bitrate (REMB), bit/s. */
+  #estimate(): number | undefined {
+    const sender = this.#senders.video?.sender as unknown as SenderInternals | undefined;
+    const remb = Number(sender?.receiverEstimatedMaxBitrate ?? 0n);
+    return remb > 0 ? remb : undefined;
   }
 
   #bindSenders(): void {
     for (const t of this.peer.pc.getTransceivers()) {
       const kind = t.kind as Kind;
       if (this.#senders[kind] || (t.currentDirection ?? t.direction) === "inactive") continue;
-      this.#senders[kind] = { sender: t.sender, negotiated: [...t.codecs] };
+      const history = new SendHistory();
+      history.install(t.sender);
+      this.#senders[kind] = {
+        sender: t.sender,
+        negotiated: [...t.codecs],
+        history,
+        continuity: false,
+        lastSentAt: 0,
+      };
       t.sender.onRtcp.subscribe((packet) => {
-        if (packet.type === RtcpPayloadSpecificFeedback.type) {
-          const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
-          if (count === FIR || count === 1) this.#keyframeRequested();
+        if (packet.type !== RtcpPayloadSpecificFeedback.type) return;
+        const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
+        if (count === PLI || count === FIR) {
+          this.stats.keyframeRequests++;
+          this.onKeyframeRequest(this.#layer.current);
         }
       });
     }
-    this.onKeyframeRequest();
-  }
-
-  #keyframeRequested(): void {
-    this.stats.keyframeRequests++;
-    this.onKeyframeRequest();
+    this.#prime();
   }
 }
 

@@ -34,6 +34,8 @@ export interface ClientOptions {
   video?: RTCRtpCodecParameters[];
   /** Payload type the publisher writes on video packets (default 96). */
   videoPayloadType?: number;
+  /** Shape of the publisher's synthetic video payloads (default vp8). */
+  format?: "vp8" | "h264";
 }
 
 const VP8 = () =>
@@ -116,14 +118,21 @@ export async function signal(
   };
 }
 
-/** A synthetic VP8 frame's packets: 1200-byte payloads, the first with a real descriptor. */
-function vp8Frame(keyframe: boolean, packets: number): Uint8Array[] {
+/**
+ * A synthetic frame's packets (1200-byte payloads) whose first bytes are real: a VP8 payload
+ * descriptor and frame tag, or an H264 NAL header (IDR 5 / non-IDR 1).
+ */
+function frame(format: "vp8" | "h264", keyframe: boolean, packets: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < packets; i++) {
     const p = new Uint8Array(1200);
-    p[0] = i === 0 ? 0x10 : 0x00; // S bit on the first packet, partition 0
-    p[1] = keyframe ? 0x00 : 0x01; // VP8 frame tag: P bit 0 = keyframe
     p.fill(0xab, 2);
+    if (format === "h264") {
+      p[0] = keyframe ? 0x65 : 0x41;
+    } else {
+      p[0] = i === 0 ? 0x10 : 0x00; // S bit on the first packet, partition 0
+      p[1] = keyframe ? 0x00 : 0x01; // VP8 frame tag: P bit 0 = keyframe
+    }
     out.push(p);
   }
   return out;
@@ -174,7 +183,7 @@ export class Publisher {
 
   /** Sends one video frame (keyframe or not) of `packets` packets and one Opus packet. */
   sendFrame(keyframe: boolean, packets = keyframe ? 6 : 3): void {
-    for (const payload of vp8Frame(keyframe, packets)) {
+    for (const payload of frame(this.options.format ?? "vp8", keyframe, packets)) {
       const header = new RtpHeader({
         payloadType: this.options.videoPayloadType ?? 96,
         sequenceNumber: this.#seq.video++ & 0xffff,

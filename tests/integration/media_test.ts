@@ -227,7 +227,7 @@ Deno.test("H264 is forwarded with the player's own payload type", async () => {
     payloadType: 96,
   });
   const server = await testServer();
-  const pub = new Publisher({ video: [h264(100)], videoPayloadType: 100 });
+  const pub = new Publisher({ video: [h264(100)], videoPayloadType: 100, format: "h264" });
   // OBS always writes 42e01f: profiles differ, packetization-mode matches.
   const obsLike = h264(109);
   obsLike.parameters = "packetization-mode=1;profile-level-id=42e01f";
@@ -238,7 +238,7 @@ Deno.test("H264 is forwarded with the player's own payload type", async () => {
     await player.play(`${server.url}/whep/h264`, host);
     await new Promise((r) => setTimeout(r, 300));
     for (let i = 0; i < 20; i++) {
-      pub.sendFrame(false);
+      pub.sendFrame(i === 0);
       await new Promise((r) => setTimeout(r, 10));
     }
     await until(() => player.received.video >= pub.sent.video * 0.95, "H264 packets");

@@ -36,13 +36,20 @@ class FakePublication {
   }
 }
 
-/** Stand-in for a Subscription: Feed calls `sourceChanged`, `send`, sets `onKeyframeRequest`. */
+/**
+ * Stand-in for a Subscription: Feed calls `attach` (a source became live for it), `detach`,
+ * `send`, and sets `onKeyframeRequest`.
+ */
 class FakeSubscription {
   sourceChanges = 0;
+  detaches = 0;
   sent: unknown[][] = [];
-  onKeyframeRequest: () => void = () => {};
-  sourceChanged(): void {
+  onKeyframeRequest: (rid?: string) => void = () => {};
+  attach(): void {
     this.sourceChanges++;
+  }
+  detach(): void {
+    this.detaches++;
   }
   send(...args: unknown[]): void {
     this.sent.push(args);
@@ -169,8 +176,8 @@ Deno.test("Feed sources", async (t) => {
       feed.subscribe(other.asSubscription);
       const rtp = { marker: true };
       a.sink!("audio", rtp as never, OPUS, false);
-      assert.deepEqual(sub.sent, [["audio", rtp, OPUS]]);
-      assert.deepEqual(other.sent, [["audio", rtp, OPUS]]);
+      assert.deepEqual(sub.sent, [["audio", rtp, OPUS, false, ""]]);
+      assert.deepEqual(other.sent, [["audio", rtp, OPUS, false, ""]]);
       feed.unsubscribe(other.asSubscription);
       a.sink!("audio", rtp as never, OPUS, false);
       assert.equal(sub.sent.length, 2);
@@ -202,6 +209,7 @@ Deno.test("Feed sources", async (t) => {
       assert.equal(feed.codecs, undefined);
       assert.equal(b.sink, undefined);
       assert.equal(feed.subscriberCount, 1);
+      assert.equal(sub.detaches, 1, "players are told the source went away");
     });
 
     await t.step("a cleared source is not asked for keyframes any more", () => {
