@@ -6,10 +6,12 @@
  */
 import { Hono } from "hono";
 import type { AppDeps } from "../src/http/app.ts";
+import { loopLag } from "../src/metrics/loop-lag.ts";
 
 /** The metrics endpoint. */
 export function metricsRoutes(deps: AppDeps): Hono {
   const r = new Hono();
+  const lag = loopLag();
   r.get("/metrics", (c) => {
     const counts = deps.rooms.sessions.counts();
     const lines = [
@@ -20,6 +22,7 @@ export function metricsRoutes(deps: AppDeps): Hono {
       "# TYPE sfu_sessions gauge",
       `sfu_sessions{kind="whip"} ${counts.whip}`,
       `sfu_sessions{kind="whep"} ${counts.whep}`,
+      ...lag.prometheus("sfu_event_loop_lag_seconds"),
       "",
     ];
     return c.body(lines.join("\n"), 200, {

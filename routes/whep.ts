@@ -16,6 +16,7 @@ import {
   refuseWhileDraining,
 } from "../src/http/request.ts";
 import { DomainError } from "../src/errors.ts";
+import { extensionLinks } from "./whep-extensions.ts";
 
 /** The WHEP endpoint. */
 export function whepRoutes(deps: AppDeps): Hono {
@@ -31,7 +32,7 @@ export function whepRoutes(deps: AppDeps): Hono {
     const offer = await readSdp(c, true);
     const { session, sdp } = await deps.rooms.play(who, room, offer, publisher);
     deps.log.info("play", { room, identity: who.sub, session: session.id, offer: !!offer });
-    return createdResponse(session, sdp, deps.config.iceServers);
+    return createdResponse(session, sdp, deps.config.iceServers, extensionLinks(session.id));
   });
   r.get("/whep/:room", (c) => {
     pathRoom(c);

@@ -54,6 +54,8 @@ export interface Config {
   metricsEnabled: boolean;
   /** Most live sessions on the server; more POSTs get 429. */
   maxSessions: number;
+  /** Bytes of keyframe cache per video layer (0 turns the cache off). */
+  keyframeCacheBytes: number;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -121,6 +123,9 @@ const schema = z.object({
   CORS_ORIGIN: z.string().min(1).default("*"),
   METRICS: bool.default(true),
   MAX_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  KEYFRAME_CACHE_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(
+    4 * 1024 * 1024,
+  ),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -202,6 +207,7 @@ export function loadConfig(
     corsOrigin: v.CORS_ORIGIN,
     metricsEnabled: v.METRICS,
     maxSessions: v.MAX_SESSIONS,
+    keyframeCacheBytes: v.KEYFRAME_CACHE_BYTES,
     logLevel: v.LOG_LEVEL,
   };
 }

@@ -7,6 +7,7 @@
 import { type Config, loadConfig } from "./config.ts";
 import { createVerifier, mintToken } from "./auth/tokens.ts";
 import { Rooms } from "./rooms/registry.ts";
+import { WhepExtensions } from "./rooms/whep-extensions.ts";
 import { type AppDeps, createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import type { MediaOptions } from "./media/peer.ts";
@@ -66,6 +67,7 @@ export async function startServer(
       announcedIps: config.announcedIps,
       gatherTimeout: config.iceGatherTimeout,
       loopback: config.iceLoopback,
+      keyframeCacheBytes: config.keyframeCacheBytes,
       ...options.media,
     },
     maxParticipants: config.maxParticipants,
@@ -88,7 +90,8 @@ export async function startServer(
     rooms.open({ sub: "host", room, role: "host" }, room);
   }
   const lifecycle = { draining: false };
-  const deps: AppDeps = { config, rooms, verifier, lifecycle, log, demo };
+  const whep = new WhepExtensions(rooms);
+  const deps: AppDeps = { config, rooms, whep, verifier, lifecycle, log, demo };
   const app = createApp(deps);
   const abort = new AbortController();
   let addr!: Deno.NetAddr;
@@ -109,10 +112,13 @@ export async function startServer(
     demo,
     beginDrain() {
       lifecycle.draining = true;
+      whep.reconnectAll();
     },
     async shutdown() {
+      if (!lifecycle.draining) whep.reconnectAll();
       lifecycle.draining = true;
       await rooms.closeAll();
+      whep.dispose();
       abort.abort();
       await http.finished;
     },

@@ -20,6 +20,9 @@ import { roomRoutes } from "../../routes/rooms.ts";
 import { healthRoutes } from "../../routes/health.ts";
 import { metricsRoutes } from "../../routes/metrics.ts";
 import { staticRoutes } from "../../routes/static.ts";
+import { whepExtensionRoutes } from "../../routes/whep-extensions.ts";
+import type { WhepExtensions } from "../rooms/whep-extensions.ts";
+import { ZodError } from "zod";
 import type { Logger } from "../log.ts";
 
 /** What the routes need. */
@@ -28,6 +31,8 @@ export interface AppDeps {
   config: Config;
   /** The rooms service. */
   rooms: Rooms;
+  /** WHEP server-sent events and layer selection. */
+  whep: WhepExtensions;
   /** Token verification. */
   verifier: TokenVerifier;
   /** Set `draining` to refuse new sessions with 503 while shutting down. */
@@ -76,6 +81,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.route("/", whipRoutes(deps));
   app.route("/", whepRoutes(deps));
+  app.route("/", whepExtensionRoutes(deps));
   app.route("/", sessionRoutes(deps));
   app.route("/", roomRoutes(deps));
   app.route("/", healthRoutes(deps));
@@ -87,6 +93,14 @@ export function createApp(deps: AppDeps): Hono {
   );
   app.onError((error, c) => {
     if (error instanceof DomainError) return problemResponse(error, c.req.path);
+    if (error instanceof ZodError) {
+      const issue = error.issues[0];
+      const where = issue?.path.join(".") || "body";
+      return problemResponse(
+        new DomainError("bad-request", `${where}: ${issue?.message}`),
+        c.req.path,
+      );
+    }
     log.error("unhandled error", {
       id: c.get("requestId"),
       path: c.req.path,

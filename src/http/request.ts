@@ -95,3 +95,15 @@ export function methodNotAllowed(allow: string): (c: Context) => Response {
     return response;
   };
 }
+
+/** Reads an optional JSON body (`undefined` when empty); 415 / 400 on a wrong type or bad JSON. */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === "") return undefined;
+  requireMediaType(c, "application/json");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DomainError("bad-request", "the body is not valid JSON");
+  }
+}

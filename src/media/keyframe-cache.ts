@@ -23,6 +23,7 @@ export class KeyframeCache {
 
   /** Adds a packet; a keyframe's first packet starts the cache anew. */
   push(rtp: RtpPacket, keyframe: boolean): void {
+    if (this.#maxBytes === 0) return;
     if (keyframe) {
       this.#packets = [];
       this.#bytes = 0;

@@ -31,7 +31,7 @@ export class VideoLayer {
   /** Media SSRC, once a packet arrived. */
   ssrc?: number;
   /** Last keyframe and the packets after it. */
-  readonly cache: KeyframeCache = new KeyframeCache();
+  readonly cache: KeyframeCache;
   /** Resolution from the last keyframe. */
   width?: number;
   /** Resolution from the last keyframe. */
@@ -41,9 +41,10 @@ export class VideoLayer {
   #windowBytes = 0;
   #lastPacketAt = 0;
 
-  /** @param rid the simulcast rid, or "". */
-  constructor(rid: string) {
+  /** @param rid the simulcast rid, or ""; @param cacheBytes the keyframe cache's bound. */
+  constructor(rid: string, cacheBytes?: number) {
     this.rid = rid;
+    this.cache = new KeyframeCache(cacheBytes);
   }
 
   /** Accounts for one packet of this layer. */

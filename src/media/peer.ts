@@ -36,6 +36,8 @@ export interface MediaOptions {
   gatherTimeout: number;
   /** Also gather a loopback host candidate. */
   loopback: boolean;
+  /** Keyframe cache per video layer, bytes (0: off). */
+  keyframeCacheBytes?: number;
   /** Test hook passed to werift: per-cent packet loss on the way out / in. */
   debugLoss?: { outbound?: number; inbound?: number };
 }

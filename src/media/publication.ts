@@ -100,7 +100,9 @@ export class Publication {
     }
     const video = offer.media.find((m) => m.kind === "video" && inUse(m));
     const rids = video?.rids.filter((r) => r.direction === "send").map((r) => r.id) ?? [];
-    for (const rid of rids.length ? rids : [""]) this.layers.set(rid, new VideoLayer(rid));
+    for (const rid of rids.length ? rids : [""]) {
+      this.layers.set(rid, new VideoLayer(rid, options.keyframeCacheBytes));
+    }
     this.peer = new Peer(options, codecs);
     this.peer.pc.ontrack = ({ track, receiver }) => {
       if (track.kind !== "video") {

@@ -31,6 +31,10 @@ const FIR = 4;
 const CLOCK: Record<Kind, number> = { audio: 48_000, video: 90_000 };
 /** How often an automatic player's layer is reconsidered, ms. */
 const LAYER_CHECK_MS = 1000;
+/** Priming paces the cached packets: this many per tick (every {@link PRIME_TICK_MS}). */
+const PRIME_BATCH = 40;
+/** Interval between priming batches, ms (40 × 1,200 B / 4 ms ≈ 100 Mbit/s, ≈ 10× real time). */
+const PRIME_TICK_MS = 4;
 
 /** The sender fields werift sets once at negotiation; we change them when the source codec does. */
 interface SenderInternals {
@@ -83,6 +87,8 @@ export class Subscription {
     waiting: true,
   };
   #timer?: ReturnType<typeof setInterval>;
+  /** Video waiting to be sent while the cache is replayed (cached, then live packets). */
+  #priming?: { queue: { rtp: RtpPacket; codec: Codec }[]; timer?: ReturnType<typeof setTimeout> };
 
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
@@ -126,6 +132,7 @@ export class Subscription {
       entry.codec = undefined;
       entry.continuity = true;
     }
+    this.#stopPriming();
     this.#layer.current = chooseLayer(source.layerInfo(), this.#estimate(), this.#layer.pinned);
     this.#layer.pending = undefined;
     this.#layer.waiting = true;
@@ -139,6 +146,7 @@ export class Subscription {
   /** The source went away; the player stays, waiting for the next one. */
   detach(): void {
     this.#source = undefined;
+    this.#stopPriming();
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
@@ -146,6 +154,13 @@ export class Subscription {
   /** The source's layers (for the WHEP `layers` event). */
   layers(): LayerInfo[] {
     return this.#source?.layerInfo() ?? [];
+  }
+
+  /** The video m-line's index in the player's SDP (keys the WHEP `layers` event). */
+  get videoMediaId(): string {
+    const transceivers = this.peer.pc.getTransceivers();
+    const index = transceivers.findIndex((t) => t.kind === "video");
+    return String(index < 0 ? 0 : index);
   }
 
   /** The layer being sent, if any. */
@@ -180,6 +195,10 @@ export class Subscription {
         layer.waiting = false;
       }
       if (rid !== layer.current || layer.waiting) return;
+      if (this.#priming) {
+        this.#priming.queue.push({ rtp, codec });
+        return;
+      }
     }
     this.#forward(kind, entry, rtp, codec);
   }
@@ -187,6 +206,7 @@ export class Subscription {
   /** Ends the session. */
   close(): Promise<void> {
     this.detach();
+    this.#stopPriming();
     return this.peer.close();
   }
 
@@ -213,7 +233,11 @@ export class Subscription {
     entry.sender.sendRtp(rtp).catch(() => {});
   }
 
-  /** Sends the cached keyframe and what followed it, or asks for a keyframe. */
+  /**
+   * Replays the cached keyframe and what followed it, paced (a whole GOP at once would
+   * overflow socket buffers on the way), with live packets queued behind it so nothing is
+   * reordered; or asks for a keyframe when the cache is empty.
+   */
   #prime(): void {
     const video = this.#senders.video;
     const source = this.#source;
@@ -226,10 +250,28 @@ export class Subscription {
       return;
     }
     this.#layer.waiting = false;
-    for (const rtp of cached) {
+    this.stats.primed += cached.length;
+    this.#priming = { queue: cached.map((rtp) => ({ rtp, codec })) };
+    this.#drainPriming();
+  }
+
+  #drainPriming(): void {
+    const priming = this.#priming;
+    const video = this.#senders.video;
+    if (!priming || !video) return;
+    for (const { rtp, codec } of priming.queue.splice(0, PRIME_BATCH)) {
       this.#forward("video", video, rtp, codec);
-      this.stats.primed++;
     }
+    if (priming.queue.length === 0) {
+      this.#priming = undefined;
+      return;
+    }
+    priming.timer = setTimeout(() => this.#drainPriming(), PRIME_TICK_MS);
+  }
+
+  #stopPriming(): void {
+    clearTimeout(this.#priming?.timer);
+    this.#priming = undefined;
   }
 
   /** Re-chooses the layer; a change waits for the new layer's keyframe (requested now). */

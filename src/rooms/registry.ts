@@ -22,6 +22,17 @@ import {
   SessionStore,
 } from "../sessions/session.ts";
 import { Room, type RoomView } from "./room.ts";
+import { Emitter } from "../events.ts";
+
+/** A session started (registered in its room) or ended. */
+export interface SessionChange {
+  /** What happened. */
+  type: "started" | "ended";
+  /** The session. */
+  session: Session;
+  /** Its room. */
+  room: Room;
+}
 
 /** Limits and defaults of the service. */
 export interface RoomsOptions {
@@ -52,6 +63,8 @@ export class Rooms {
   #rooms = new Map<string, Room>();
   /** Every live session. */
   readonly sessions: SessionStore = new SessionStore();
+  /** Sessions starting and ending (for the WHEP extensions and metrics). */
+  readonly changes: Emitter<SessionChange> = new Emitter();
   #options: RoomsOptions;
 
   /** Creates an empty service. */
@@ -284,6 +297,7 @@ export class Rooms {
   #register(room: Room, session: Session): void {
     this.sessions.add(session);
     room.addSession(session);
+    this.changes.emit({ type: "started", session, room });
     session.media.peer.onEnded(() => {
       void this.#end(session);
     });
@@ -292,6 +306,7 @@ export class Rooms {
   async #end(session: Session, room = this.#rooms.get(session.room)): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
     room?.removeSession(session);
+    if (room) this.changes.emit({ type: "ended", session, room });
     await session.media.close().catch(() => {});
   }
 }

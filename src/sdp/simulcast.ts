@@ -1,6 +1,6 @@
 /**
- * Simulcast answers (RFC 8853). werift 0.25 drops the offer's `a=rid` / `a=simulcast` from its
- * answer, and OBS aborts when fewer layers are accepted than offered; Safari rejects a
+ * Simulcast answers (RFC 8853). werift 0.25 drops the offer's `a=rid` / `a=simulcast` from some
+ * answers and writes `a=simulcast:recv q;h;f ` (trailing space) in others; OBS aborts when fewer layers are accepted than offered; Safari rejects a
  * malformed `a=simulcast`. The answer gets one `a=rid:<id> recv` per offered send rid and one
  * well-formed `a=simulcast:recv` line, in the offer's order.
  *
@@ -18,9 +18,11 @@ export function answerSimulcast(offer: ParsedSdp, answer: string): string {
   return sections.map((section) => {
     const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
     const source = wanted.find((m) => m.mid !== undefined && m.mid === mid);
-    if (!source || /^a=simulcast:/m.test(section)) return section;
+    if (!source) return section;
     const rids = source.rids.filter((r) => r.direction === "send").map((r) => r.id);
+    // werift sometimes writes its own lines, with a trailing space Safari refuses: replace them.
+    const kept = section.split(/\r?\n/).filter((l) => !/^a=(rid|simulcast):/.test(l));
     const added = [...rids.map((id) => `a=rid:${id} recv`), `a=simulcast:recv ${rids.join(";")}`];
-    return [section, ...added].join(eol);
+    return [...kept, ...added].join(eol);
   }).join(eol) + (trailing ? eol : "");
 }

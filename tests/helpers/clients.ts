@@ -6,13 +6,18 @@
  * @module
  */
 import {
+  GenericNack,
+  ReceiverEstimatedMaxBitrate,
   RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  RtcpTransportLayerFeedback,
   RTCRtpCodecParameters,
   type RTCRtpTransceiver,
   RtpHeader,
   RtpPacket,
 } from "werift";
 import { isKeyframeStart } from "../../src/media/keyframe.ts";
+import { vp8KeyframeSize } from "../../src/media/layer.ts";
 
 /** What a POST returned. */
 export interface Signalled {
@@ -252,6 +257,12 @@ export class Player {
   senderReports = 0;
   /** When the first keyframe arrived (performance.now()). */
   firstKeyframeAt?: number;
+  /** When the connection came up (performance.now()). */
+  connectedAt?: number;
+  /** Resolution of the last VP8 keyframe received, when it carried one. */
+  lastKeyframeSize?: { width: number; height: number };
+  /** Video packets in arrival order: sequence number, timestamp, keyframe start. */
+  readonly videoLog: { seq: number; ts: number; keyframe: boolean; at: number }[] = [];
   #keyframeWaiters: (() => void)[] = [];
 
   /** Creates the connection (recvonly audio + video). */
@@ -277,7 +288,15 @@ export class Player {
         this.payloadTypes[kind].add(rtp.header.payloadType);
         if (kind === "video") {
           this.videoSeqs.push(rtp.header.sequenceNumber);
-          if (isKeyframeStart("vp8", rtp.payload)) {
+          const keyframe = isKeyframeStart("vp8", rtp.payload);
+          this.videoLog.push({
+            seq: rtp.header.sequenceNumber,
+            ts: rtp.header.timestamp,
+            keyframe,
+            at: performance.now(),
+          });
+          if (keyframe) {
+            this.lastKeyframeSize = vp8KeyframeSize(rtp.payload) ?? this.lastKeyframeSize;
             this.received.keyframes++;
             this.firstKeyframeAt ??= performance.now();
             for (const w of this.#keyframeWaiters.splice(0)) w();
@@ -291,7 +310,42 @@ export class Player {
   async play(endpoint: string, token: string): Promise<Signalled> {
     this.session = await signal(this.pc, endpoint, token, this.options);
     await connected(this.pc);
+    this.connectedAt = performance.now();
     return this.session;
+  }
+
+  /** Sends RTCP on the video receiver's transport (real SRTCP to the server). */
+  async #sendRtcp(build: (mediaSsrc: number) => unknown): Promise<void> {
+    const video = this.pc.getTransceivers().find((t) => t.kind === "video")!;
+    const [mediaSsrc] = [...this.ssrcs.video];
+    await video.receiver.dtlsTransport.sendRtcp([build(mediaSsrc) as never]);
+  }
+
+  /** Tells the server its estimated available bitrate (REMB), bit/s. */
+  sendRemb(bitrate: number): Promise<void> {
+    let exp = 0;
+    while (bitrate >> exp > 0x3ffff) exp++;
+    return this.#sendRtcp((ssrc) =>
+      new RtcpPayloadSpecificFeedback({
+        feedback: new ReceiverEstimatedMaxBitrate({
+          senderSsrc: 1,
+          mediaSsrc: 0,
+          brExp: exp,
+          brMantissa: bitrate >> exp,
+          ssrcNum: 1,
+          ssrcFeedbacks: [ssrc],
+        }),
+      })
+    );
+  }
+
+  /** Asks the server to retransmit the video packets `lost` (a NACK). */
+  sendNack(lost: number[]): Promise<void> {
+    return this.#sendRtcp((ssrc) =>
+      new RtcpTransportLayerFeedback({
+        feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: ssrc, lost }),
+      })
+    );
   }
 
   /** Resolves at the next keyframe (or throws after `ms`). */

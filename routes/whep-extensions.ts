@@ -1,0 +1,89 @@
+/**
+ * The WHEP core extensions of a session: server-sent events (`POST …/events` creates a stream,
+ * `GET` reads it, `DELETE` destroys it) and video layer selection (`POST …/layer`).
+ * The stream URL is unguessable (128 bits), so `EventSource` can read it without headers.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { AppDeps } from "../src/http/app.ts";
+import { methodNotAllowed, principal, readJson } from "../src/http/request.ts";
+import type { WhepEvent } from "../src/sessions/event-streams.ts";
+
+/** Link relations of the extensions. */
+export const SSE_REL = "urn:ietf:params:whep:ext:core:server-sent-events";
+/** Link relation of layer selection. */
+export const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+
+/** The `Link` values a WHEP 201 carries for session `id`. */
+export function extensionLinks(id: string): string[] {
+  return [
+    `</sessions/${id}/events>; rel="${SSE_REL}"; events="active,inactive,layers,viewercount,reconnect"`,
+    `</sessions/${id}/layer>; rel="${LAYER_REL}"`,
+  ];
+}
+
+const LayerRequest = z.object({
+  mediaId: z.union([z.string(), z.number()]).optional(),
+  rid: z.string().min(1).max(64).optional(),
+  encodingId: z.string().min(1).max(64).optional(), // what Broadcast Box's player sends
+});
+
+/** The extension resources. */
+export function whepExtensionRoutes(deps: AppDeps): Hono {
+  const r = new Hono();
+  r.post("/sessions/:id/events", async (c) => {
+    const who = await principal(c, deps.verifier);
+    const wanted = await readJson(c);
+    const stream = deps.whep.open(who, c.req.param("id"), wanted);
+    c.header("Location", `/sessions/${c.req.param("id")}/events/${stream.id}`);
+    return c.body(null, 201);
+  });
+  r.get("/sessions/:id/events/:stream", (c) => {
+    const stream = deps.whep.stream(c.req.param("id"), c.req.param("stream"));
+    return streamSSE(c, async (sse) => {
+      const pending: (WhepEvent | "closed")[] = stream.drain();
+      let wake: (() => void) | undefined;
+      const off = stream.events.on((e) => {
+        pending.push(e);
+        wake?.();
+      });
+      sse.onAbort(() => wake?.());
+      try {
+        while (!sse.aborted) {
+          const next = pending.shift();
+          if (next === "closed") break;
+          if (next) {
+            await sse.writeSSE({ event: next.type, data: JSON.stringify(next.data) });
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 15_000);
+          });
+          wake = undefined;
+          if (pending.length === 0 && !sse.aborted) await sse.write(": keep-alive\n\n");
+        }
+      } finally {
+        off();
+      }
+    });
+  });
+  r.delete("/sessions/:id/events/:stream", async (c) => {
+    const who = await principal(c, deps.verifier);
+    deps.whep.close(who, c.req.param("id"), c.req.param("stream"));
+    return c.body(null, 200);
+  });
+  r.all("/sessions/:id/events/:stream", methodNotAllowed("GET, DELETE, OPTIONS"));
+  r.all("/sessions/:id/events", methodNotAllowed("POST, OPTIONS"));
+  r.post("/sessions/:id/layer", async (c) => {
+    const who = await principal(c, deps.verifier);
+    const body = LayerRequest.parse((await readJson(c)) ?? {});
+    deps.whep.selectLayer(who, c.req.param("id"), body.rid ?? body.encodingId);
+    return c.body(null, 200);
+  });
+  r.all("/sessions/:id/layer", methodNotAllowed("POST, OPTIONS"));
+  return r;
+}

@@ -1,0 +1,96 @@
+/**
+ * WHEP server-sent-events streams (draft-ietf-wish-whep, "Server Sent Events extension"):
+ * a player POSTs the events it wants and gets a stream URL; events for its session are queued
+ * per stream until the stream is read, and a DELETE (or the session's end) destroys it.
+ *
+ * @module
+ */
+import { Emitter } from "../events.ts";
+import { encodeBase64Url } from "../util/base64.ts";
+
+/** The event types this server sends. */
+export const WHEP_EVENTS = ["active", "inactive", "layers", "viewercount", "reconnect"] as const;
+
+/** One of {@link WHEP_EVENTS}. */
+export type WhepEventType = typeof WHEP_EVENTS[number];
+
+/** An event: its type and its JSON data. */
+export interface WhepEvent {
+  /** Event type. */
+  type: WhepEventType;
+  /** Serialised as the single `data:` line. */
+  data: unknown;
+}
+
+/** One event stream of one session. */
+export class EventStream {
+  /** Unguessable id (128 bits). */
+  readonly id: string = encodeBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+  /** Events queued or delivered to the reader. */
+  readonly events: Emitter<WhepEvent | "closed"> = new Emitter();
+  #queue: WhepEvent[] = [];
+  #closed = false;
+
+  /** @param sessionId the WHEP session; @param wanted the event types it asked for. */
+  constructor(readonly sessionId: string, readonly wanted: ReadonlySet<WhepEventType>) {}
+
+  /** Queues `event` if the stream asked for its type. */
+  push(event: WhepEvent): void {
+    if (this.#closed || !this.wanted.has(event.type)) return;
+    if (this.events.size > 0) this.events.emit(event);
+    else if (this.#queue.length < 100) this.#queue.push(event);
+  }
+
+  /** Takes the events queued while nobody was reading. */
+  drain(): WhepEvent[] {
+    return this.#queue.splice(0);
+  }
+
+  /** True once destroyed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Destroys the stream; a reader is told to finish. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.events.emit("closed");
+    this.events.clear();
+  }
+}
+
+/** Every event stream, by id. */
+export class EventStreams {
+  #streams = new Map<string, EventStream>();
+
+  /** Creates a stream for a session. */
+  create(sessionId: string, wanted: Iterable<WhepEventType>): EventStream {
+    const stream = new EventStream(sessionId, new Set(wanted));
+    this.#streams.set(stream.id, stream);
+    return stream;
+  }
+
+  /** The live stream with that id. */
+  get(id: string): EventStream | undefined {
+    return this.#streams.get(id);
+  }
+
+  /** Destroys a stream. */
+  delete(id: string): boolean {
+    const stream = this.#streams.get(id);
+    stream?.close();
+    return this.#streams.delete(id);
+  }
+
+  /** The streams of a session. */
+  ofSession(sessionId: string): EventStream[] {
+    return [...this.#streams.values()].filter((s) => s.sessionId === sessionId);
+  }
+
+  /** Every stream. */
+  all(): EventStream[] {
+    return [...this.#streams.values()];
+  }
+}
