@@ -29,7 +29,7 @@ export function roomRoutes(deps: AppDeps): Hono {
   r.put("/rooms/:room", async (c) => {
     refuseWhileDraining(deps.lifecycle);
     const name = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const text = await c.req.text();
     let settings: z.infer<typeof RoomSettings> = {};
     if (text.trim() !== "") {
@@ -57,19 +57,19 @@ export function roomRoutes(deps: AppDeps): Hono {
   });
   r.get("/rooms/:room", async (c) => {
     const name = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     return c.json(deps.rooms.describe(who, name));
   });
   r.delete("/rooms/:room", async (c) => {
     const name = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     await deps.rooms.close(who, name);
     deps.log.info("room closed", { room: name, by: who.sub });
     return c.body(null, 200);
   });
   r.get("/rooms/:room/events", async (c) => {
     const name = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const room = deps.rooms.member(who, name);
     return streamSSE(c, async (stream) => {
       const queue: RoomEvent[] = [];

@@ -16,7 +16,7 @@ const SDPFRAG = "application/trickle-ice-sdpfrag";
 export function sessionRoutes(deps: AppDeps): Hono {
   const r = new Hono();
   r.patch("/sessions/:id", async (c) => {
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const id = c.req.param("id");
     const session = deps.rooms.session(who, id);
     const type = requireMediaType(c, SDPFRAG, "application/sdp");
@@ -54,7 +54,7 @@ export function sessionRoutes(deps: AppDeps): Hono {
     });
   });
   r.delete("/sessions/:id", async (c) => {
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     await deps.rooms.endSession(who, c.req.param("id"));
     return c.body(null, 200);
   });

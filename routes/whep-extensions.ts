@@ -35,7 +35,7 @@ const LayerRequest = z.object({
 export function whepExtensionRoutes(deps: AppDeps): Hono {
   const r = new Hono();
   r.post("/sessions/:id/events", async (c) => {
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const wanted = await readJson(c);
     const stream = deps.whep.open(who, c.req.param("id"), wanted);
     c.header("Location", `/sessions/${c.req.param("id")}/events/${stream.id}`);
@@ -72,14 +72,14 @@ export function whepExtensionRoutes(deps: AppDeps): Hono {
     });
   });
   r.delete("/sessions/:id/events/:stream", async (c) => {
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     deps.whep.close(who, c.req.param("id"), c.req.param("stream"));
     return c.body(null, 200);
   });
   r.all("/sessions/:id/events/:stream", methodNotAllowed("GET, DELETE, OPTIONS"));
   r.all("/sessions/:id/events", methodNotAllowed("POST, OPTIONS"));
   r.post("/sessions/:id/layer", async (c) => {
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const body = LayerRequest.parse((await readJson(c)) ?? {});
     deps.whep.selectLayer(who, c.req.param("id"), body.rid ?? body.encodingId);
     return c.body(null, 200);

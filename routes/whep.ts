@@ -24,7 +24,7 @@ export function whepRoutes(deps: AppDeps): Hono {
   r.post("/whep/:room", async (c) => {
     refuseWhileDraining(deps.lifecycle);
     const room = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const publisher = c.req.query("publisher");
     if (publisher !== undefined && (publisher === "" || publisher.length > 256)) {
       throw new DomainError("bad-request", "publisher must be an identity of 1 to 256 characters");

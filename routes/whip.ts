@@ -20,7 +20,7 @@ export function whipRoutes(deps: AppDeps): Hono {
   r.post("/whip/:room", async (c) => {
     refuseWhileDraining(deps.lifecycle);
     const room = pathRoom(c);
-    const who = await principal(c, deps.verifier);
+    const who = await principal(c, deps);
     const offer = (await readSdp(c))!;
     const { session, sdp } = await deps.rooms.publish(who, room, offer);
     deps.log.info("publish", { room, identity: who.sub, session: session.id });

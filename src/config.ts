@@ -54,6 +54,16 @@ export interface Config {
   metricsEnabled: boolean;
   /** Most live sessions on the server; more POSTs get 429. */
   maxSessions: number;
+  /** Mutating requests (POST, PATCH, PUT, DELETE) per minute per client address. */
+  rateLimitIp: number;
+  /** Mutating requests per minute per identity (`sub`). */
+  rateLimitIdentity: number;
+  /** Most open rooms on the server. */
+  maxRooms: number;
+  /** Most sessions in one room. */
+  maxRoomSessions: number;
+  /** Seconds of silence (no consent check, no media) after which a session is ended. */
+  sessionTimeout: number;
   /** Bytes of keyframe cache per video layer (0 turns the cache off). */
   keyframeCacheBytes: number;
   /** Log level. */
@@ -123,6 +133,11 @@ const schema = z.object({
   CORS_ORIGIN: z.string().min(1).default("*"),
   METRICS: bool.default(true),
   MAX_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  RATE_LIMIT_IP: z.coerce.number().int().min(1).max(10_000_000).default(1200),
+  RATE_LIMIT_IDENTITY: z.coerce.number().int().min(1).max(10_000_000).default(600),
+  MAX_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  MAX_ROOM_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  SESSION_TIMEOUT: z.coerce.number().min(1).max(3600).default(10),
   KEYFRAME_CACHE_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(
     4 * 1024 * 1024,
   ),
@@ -208,6 +223,11 @@ export function loadConfig(
     metricsEnabled: v.METRICS,
     maxSessions: v.MAX_SESSIONS,
     keyframeCacheBytes: v.KEYFRAME_CACHE_BYTES,
+    sessionTimeout: v.SESSION_TIMEOUT,
+    rateLimitIp: v.RATE_LIMIT_IP,
+    rateLimitIdentity: v.RATE_LIMIT_IDENTITY,
+    maxRooms: v.MAX_ROOMS,
+    maxRoomSessions: v.MAX_ROOM_SESSIONS,
     logLevel: v.LOG_LEVEL,
   };
 }

@@ -16,7 +16,14 @@ try {
   Deno.exit(2);
 }
 
-const server = await startServer(config);
+let server;
+try {
+  server = await startServer(config);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(e.message);
+  Deno.exit(2);
+}
 console.log(`SFU listening on ${server.url}`);
 if (server.demo) console.log(demoBanner(server.url, server.demo, config.jwtSecret!));
 

@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { type Config, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createVerifier, mintToken } from "./auth/tokens.ts";
 import { Rooms } from "./rooms/registry.ts";
 import { WhepExtensions } from "./rooms/whep-extensions.ts";
 import { type AppDeps, createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
+import { RateLimiter } from "./http/rate-limit.ts";
 import type { MediaOptions } from "./media/peer.ts";
 
 /** The demo room and tokens printed at start when no key is configured. */
@@ -52,14 +53,19 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<Server> {
   const log = createLogger(config.logLevel);
-  const jwks = config.jwksFile ? JSON.parse(await Deno.readTextFile(config.jwksFile)) : undefined;
-  const verifier = createVerifier({
-    secret: config.jwtSecret,
-    jwks,
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    maxTtlSeconds: config.jwtMaxTtl,
-  });
+  const jwks = config.jwksFile ? await readJwks(config.jwksFile) : undefined;
+  let verifier;
+  try {
+    verifier = createVerifier({
+      secret: config.jwtSecret,
+      jwks,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      maxTtlSeconds: config.jwtMaxTtl,
+    });
+  } catch (e) {
+    throw new ConfigError(`${jwks ? "JWT_JWKS_FILE" : "JWT_SECRET"}: ${(e as Error).message}`);
+  }
   const rooms = new Rooms({
     media: {
       iceServers: config.iceServers,
@@ -72,6 +78,9 @@ export async function startServer(
     },
     maxParticipants: config.maxParticipants,
     maxSessions: config.maxSessions,
+    maxRooms: config.maxRooms,
+    maxRoomSessions: config.maxRoomSessions,
+    sessionTimeoutMs: config.sessionTimeout * 1000,
   });
   let demo: Demo | undefined;
   if (config.demo && config.jwtSecret) {
@@ -91,7 +100,14 @@ export async function startServer(
   }
   const lifecycle = { draining: false };
   const whep = new WhepExtensions(rooms);
-  const deps: AppDeps = { config, rooms, whep, verifier, lifecycle, log, demo };
+  const limits = {
+    ip: new RateLimiter(config.rateLimitIp, Math.max(10, Math.ceil(config.rateLimitIp / 6))),
+    identity: new RateLimiter(
+      config.rateLimitIdentity,
+      Math.max(10, Math.ceil(config.rateLimitIdentity / 6)),
+    ),
+  };
+  const deps: AppDeps = { config, rooms, whep, verifier, lifecycle, log, demo, limits };
   const app = createApp(deps);
   const abort = new AbortController();
   let addr!: Deno.NetAddr;
@@ -123,4 +139,22 @@ export async function startServer(
       await http.finished;
     },
   };
+}
+
+/** Reads the JWKS file, with a start-up error that says what to do. */
+async function readJwks(path: string): Promise<{ keys: unknown[] }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    const hint = e instanceof Deno.errors.NotCapable
+      ? ` (run with --allow-read=static,deno.json,${path})`
+      : "";
+    throw new ConfigError(`JWT_JWKS_FILE: cannot read ${path}: ${(e as Error).message}${hint}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError(`JWT_JWKS_FILE: ${path} is not JSON`);
+  }
 }

@@ -24,6 +24,8 @@ import { whepExtensionRoutes } from "../../routes/whep-extensions.ts";
 import type { WhepExtensions } from "../rooms/whep-extensions.ts";
 import { ZodError } from "zod";
 import type { Logger } from "../log.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+import { getConnInfo } from "hono/deno";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -39,6 +41,8 @@ export interface AppDeps {
   lifecycle: { draining: boolean };
   /** Structured logger. */
   log: Logger;
+  /** Rate limits of mutating requests, per client address and per identity. */
+  limits: { ip: RateLimiter; identity: RateLimiter };
   /** Demo links for the index page, in demo mode. */
   demo?: { room: string; hostToken: string; participantToken: string };
 }
@@ -59,6 +63,18 @@ export function createApp(deps: AppDeps): Hono {
       status: c.res.status,
       ms: Math.round((performance.now() - start) * 10) / 10,
     });
+  });
+  app.use(async (c, next) => {
+    if (["POST", "PUT", "PATCH", "DELETE"].includes(c.req.method)) {
+      const address = connAddress(c);
+      const wait = deps.limits.ip.take(address);
+      if (wait > 0) {
+        throw new DomainError("too-many-requests", `too many requests from ${address}`, {
+          retryAfter: wait,
+        });
+      }
+    }
+    await next();
   });
   app.use("/whip/*", acceptPost);
   app.use("/whep/*", acceptPost);
@@ -126,4 +142,13 @@ async function acceptPost(
 ) {
   if (c.req.method === "OPTIONS") c.header("Accept-Post", "application/sdp");
   await next();
+}
+
+/** The client's address (the TCP peer; no proxy headers are trusted). */
+function connAddress(c: Parameters<typeof getConnInfo>[0]): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }

@@ -10,10 +10,33 @@ import { DomainError } from "../errors.ts";
 import { roomName } from "../rooms/names.ts";
 import type { IceServer } from "../config.ts";
 import { problemResponse } from "./problem.ts";
+import type { RateLimiter } from "./rate-limit.ts";
 
-/** Verifies the request's bearer token. */
-export function principal(c: Context, verifier: TokenVerifier): Promise<Claims> {
-  return verifier.verify(bearerToken(c.req.header("Authorization")));
+/** What {@link principal} needs: the verifier and, for mutating requests, the identity limit. */
+export interface PrincipalDeps {
+  /** Token verification. */
+  verifier: TokenVerifier;
+  /** Per-identity limit on mutating requests. */
+  limits: { identity: RateLimiter };
+}
+
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Verifies the request's bearer token; a mutating request also spends a token of the identity's
+ * rate limit (429 with `Retry-After` when it is exhausted).
+ */
+export async function principal(c: Context, deps: PrincipalDeps): Promise<Claims> {
+  const claims = await deps.verifier.verify(bearerToken(c.req.header("Authorization")));
+  if (MUTATING.has(c.req.method)) {
+    const wait = deps.limits.identity.take(claims.sub);
+    if (wait > 0) {
+      throw new DomainError("too-many-requests", `too many requests by ${claims.sub}`, {
+        retryAfter: wait,
+      });
+    }
+  }
+  return claims;
 }
 
 /** The media type of the request, lower-cased, without parameters ("" when absent). */

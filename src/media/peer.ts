@@ -16,6 +16,7 @@ import {
 import type { Codec } from "../sdp/offer.ts";
 import {
   announceAddresses,
+  dedupeCandidates,
   type IceParameters,
   iceParametersOf,
   replaceIceCredentials,
@@ -71,6 +72,9 @@ export class Peer {
   #options: MediaOptions;
   #closed = false;
   #endedHandlers: (() => void)[] = [];
+  #heard = false;
+  /** When the peer was last heard from (any DTLS/SRTP datagram or STUN request), ms. */
+  lastHeardAt: number = performance.now();
 
   /**
    * Creates the connection with the given codecs per kind; `extensions` adds RTP header
@@ -224,8 +228,30 @@ export class Peer {
 
   async #completeLocal(): Promise<string> {
     await this.#gathered();
-    const sdp = this.pc.localDescription?.sdp ?? "";
+    this.#listen();
+    const sdp = dedupeCandidates(this.pc.localDescription?.sdp ?? "");
+    if (!/^a=candidate:/m.test(sdp)) {
+      // werift answers without candidates when it could bind no socket (port range used up).
+      throw new DomainError("unavailable", "no free UDP port for media", { retryAfter: 5 });
+    }
     return announceAddresses(sdp, this.#options.announcedIps);
+  }
+
+  /** Follows the peer's liveness at the ICE layer (consent checks and media alike). */
+  #listen(): void {
+    if (this.#heard) return;
+    this.#heard = true;
+    const touch = () => {
+      this.lastHeardAt = performance.now();
+    };
+    for (const transport of this.pc.iceTransports) {
+      const connection = transport.connection as unknown as {
+        onData: { subscribe(f: () => void): unknown };
+        protocols: { onRequestReceived?: { subscribe(f: () => void): unknown } }[];
+      };
+      connection.onData.subscribe(touch);
+      for (const protocol of connection.protocols) protocol.onRequestReceived?.subscribe(touch);
+    }
   }
 
   #gathered(): Promise<void> {

@@ -42,6 +42,12 @@ export interface RoomsOptions {
   maxParticipants: number;
   /** Most live sessions on the server. */
   maxSessions: number;
+  /** Most open rooms. */
+  maxRooms: number;
+  /** Most sessions in one room. */
+  maxRoomSessions: number;
+  /** A session whose peer is silent this long (no consent check, no media) is ended, ms. */
+  sessionTimeoutMs: number;
 }
 
 /** The result of a POST: the session and the SDP to return (answer, or offer in server-offer mode). */
@@ -66,6 +72,7 @@ export class Rooms {
   /** Sessions starting and ending (for the WHEP extensions and metrics). */
   readonly changes: Emitter<SessionChange> = new Emitter();
   #options: RoomsOptions;
+  #sweeper?: ReturnType<typeof setInterval>;
 
   /** Creates an empty service. */
   constructor(options: RoomsOptions) {
@@ -99,6 +106,13 @@ export class Rooms {
       if (maxParticipants !== undefined) existing.maxParticipants = maxParticipants;
       return { room: existing, created: false };
     }
+    if (this.#rooms.size >= this.#options.maxRooms) {
+      throw new DomainError(
+        "too-many-requests",
+        `the server is at its limit of ${this.#options.maxRooms} rooms`,
+        { retryAfter: 30 },
+      );
+    }
     const room = new Room(name, who.sub, maxParticipants ?? this.#options.maxParticipants);
     this.#rooms.set(name, room);
     return { room, created: true };
@@ -124,6 +138,7 @@ export class Rooms {
     this.#checkCapacity();
     const room = who.role === "host" ? this.open(who, name).room : this.member(who, name);
     room.admit(who.sub, who.role);
+    this.#checkCapacity(room);
     const media = new Publication(this.#options.media, parsed);
     let sdp: string;
     try {
@@ -166,6 +181,7 @@ export class Rooms {
     this.#checkCapacity();
     const room = this.member(who, name);
     room.admit(who.sub, who.role);
+    this.#checkCapacity(room);
     const target = publisher ?? room.host;
     const live = room.publishingSession(target)?.media.codecs;
     const codecs = parsed ? egressCodecs(parsed, live) : serverOfferCodecs();
@@ -284,7 +300,14 @@ export class Rooms {
     }
   }
 
-  #checkCapacity(): void {
+  #checkCapacity(room?: Room): void {
+    if (room && room.sessionCount >= this.#options.maxRoomSessions) {
+      throw new DomainError(
+        "too-many-requests",
+        `the room "${room.name}" is at its limit of ${this.#options.maxRoomSessions} sessions`,
+        { retryAfter: 10 },
+      );
+    }
     if (this.sessions.size >= this.#options.maxSessions) {
       throw new DomainError(
         "too-many-requests",
@@ -294,7 +317,21 @@ export class Rooms {
     }
   }
 
+  /** Ends the sessions whose peer went silent (vanished without DELETE). */
+  #sweep(): void {
+    const now = performance.now();
+    for (const session of this.sessions.all()) {
+      if (now - session.media.peer.lastHeardAt > this.#options.sessionTimeoutMs) {
+        void this.#end(session);
+      }
+    }
+  }
+
   #register(room: Room, session: Session): void {
+    this.#sweeper ??= setInterval(
+      () => this.#sweep(),
+      Math.min(1000, this.#options.sessionTimeoutMs / 2),
+    );
     this.sessions.add(session);
     room.addSession(session);
     this.changes.emit({ type: "started", session, room });
@@ -307,6 +344,10 @@ export class Rooms {
     if (!this.sessions.delete(session.id)) return;
     room?.removeSession(session);
     if (room) this.changes.emit({ type: "ended", session, room });
+    if (this.sessions.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
     await session.media.close().catch(() => {});
   }
 }

@@ -128,6 +128,11 @@ export class Room {
     }
   }
 
+  /** Number of live sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
   /** Every session of the room. */
   sessions(): Session[] {
     return [...this.#sessions];

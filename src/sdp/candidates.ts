@@ -68,3 +68,16 @@ export function replaceIceCredentials(sdp: string, ufrag: string, pwd: string): 
     .replace(/^a=ice-ufrag:.*$/gm, `a=ice-ufrag:${ufrag}`)
     .replace(/^a=ice-pwd:.*$/gm, `a=ice-pwd:${pwd}`);
 }
+
+/** Removes repeated identical `a=candidate` lines within each media section. */
+export function dedupeCandidates(sdp: string): string {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  let seen = new Set<string>();
+  return sdp.split(/\r?\n/).filter((line) => {
+    if (line.startsWith("m=")) seen = new Set();
+    if (!line.startsWith("a=candidate:")) return true;
+    if (seen.has(line)) return false;
+    seen.add(line);
+    return true;
+  }).join(eol);
+}

@@ -32,6 +32,8 @@ export async function testServer(
     JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: "silent",
     ICE_LOOPBACK: "true",
+    RATE_LIMIT_IP: "1000000", // tests fire many requests from one address
+    RATE_LIMIT_IDENTITY: "1000000",
     ...env,
   };
   const server = await startServer(loadConfig((n) => vars[n]), options);

@@ -205,7 +205,7 @@ Deno.test("loss on a player's leg is repaired from the server's history (NACK), 
         0,
       );
     assert.ok(retransmitted > 0, "the server retransmitted what the player lost");
-    assert.ok(player.senderReports > 0, "the server sent RTCP sender reports");
+    await until(() => player.senderReports > 0, "an RTCP sender report from the server", 5000);
   } finally {
     await Promise.all([pub.close(), player.close()]);
     await server.shutdown();
