@@ -33,6 +33,32 @@ function boundGathering(): void {
 boundGathering();
 
 /**
+ * No hidden STUN server (tests/integration/ice_test.ts, "no STUN"): with `iceServers: []`
+ * werift's ICE connection still falls back to stun.l.google.com:19302, so every gathering
+ * resolved that name and sent it binding requests, and now and then waited for the whole
+ * gather timeout on it (seen as one POST in ~35 taking 2 s). The fallback is removed: no
+ * STUN server configured means no server-reflexive query at all.
+ */
+function noDefaultStunServer(): void {
+  type Servers = {
+    applyStunTurnServersFromOptions(): void;
+    options: { stunServer?: unknown };
+    stunServer?: unknown;
+    __sfuNoDefaultStun?: boolean;
+  };
+  const proto = Connection.prototype as unknown as Servers;
+  if (proto.__sfuNoDefaultStun) return;
+  proto.__sfuNoDefaultStun = true;
+  const original = proto.applyStunTurnServersFromOptions;
+  proto.applyStunTurnServersFromOptions = function (this: Servers) {
+    original.call(this);
+    if (!this.options.stunServer) this.stunServer = undefined;
+  };
+}
+
+noDefaultStunServer();
+
+/**
  * ICE restart (tests/integration/sessions_test.ts, "ICE restart"): after a restart,
  * `RTCPeerConnection.connect()` returns early because DTLS is still connected, so no
  * connectivity checks run on the new credentials and media stops. Starting every transport

@@ -166,6 +166,7 @@ export class Publisher {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      bundlePolicy: "max-bundle", // werift's default leaves the unbundled socket open on close
       codecs: { audio: [OPUS()], video: options.video ?? [VP8()] },
       debug: options.debug,
     });
@@ -270,6 +271,7 @@ export class Player {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      bundlePolicy: "max-bundle", // werift's default leaves the unbundled socket open on close
       codecs: { audio: [OPUS()], video: options.video ?? [VP8()] },
       debug: options.debug,
     });

@@ -74,6 +74,7 @@ export class SimulcastPublisher {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      bundlePolicy: "max-bundle", // werift's default leaves the unbundled socket open on close
       codecs: {
         video: [
           new RTCRtpCodecParameters({

@@ -14,6 +14,7 @@ const offer = Deno.readTextFileSync(
 async function publish(env: Record<string, string>) {
   const server = await testServer(env);
   try {
+    stunServers.length = 0;
     const token = await server.token("host", "ice");
     const start = performance.now();
     const res = await call(`${server.url}/whip/ice`, token, {
@@ -30,11 +31,19 @@ async function publish(env: Record<string, string>) {
     ]
       .map((m) => ({ transport: m[2], address: m[3], port: Number(m[4]), type: m[5] }));
     assert.match(firstSection, /a=end-of-candidates/);
+    for (const session of server.rooms.sessions.all()) {
+      for (const t of session.media.peer.pc.iceTransports) {
+        stunServers.push((t.connection as unknown as { stunServer?: unknown }).stunServer);
+      }
+    }
     return { candidates, ms, links: res.headers.get("Link") };
   } finally {
     await server.shutdown();
   }
 }
+
+/** The STUN server each server-side ICE connection would query (filled by `publish`). */
+const stunServers: unknown[] = [];
 
 function interfaceAddresses(): string[] {
   return Deno.networkInterfaces().filter((i) => i.family === "IPv4" && i.address !== "127.0.0.1")
@@ -46,6 +55,8 @@ Deno.test("default: one UDP host candidate per IPv4 interface, no STUN, answered
   assert.deepEqual(candidates.map((c) => c.address).sort(), interfaceAddresses().sort());
   assert.ok(candidates.every((c) => c.type === "host" && c.transport.toLowerCase() === "udp"));
   assert.equal(links, null, "no ICE servers, no Link header");
+  assert.ok(stunServers.length > 0);
+  assert.deepEqual(stunServers.filter((s) => s !== undefined), [], "no fallback STUN server");
   assert.ok(ms < 1000, `answered in ${ms} ms`);
 });
 
