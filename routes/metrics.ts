@@ -1,17 +1,18 @@
 /**
- * `GET /metrics`: Prometheus text exposition (format 0.0.4) of rooms and sessions.
- * Hand-written: a handful of gauges does not need prom-client and its Node-only collectors.
+ * `GET /metrics`: Prometheus text exposition (format 0.0.4): rooms, sessions by kind, RTP
+ * packets and bytes in and out, NACKs, retransmissions, keyframe requests, keyframe-cache
+ * hits, POST-to-201 and join-time histograms, and the event loop's lag.
  *
  * @module
  */
 import { Hono } from "hono";
 import type { AppDeps } from "../src/http/app.ts";
+import { metrics } from "../src/metrics/counters.ts";
 import { loopLag } from "../src/metrics/loop-lag.ts";
 
 /** The metrics endpoint. */
 export function metricsRoutes(deps: AppDeps): Hono {
   const r = new Hono();
-  const lag = loopLag();
   r.get("/metrics", (c) => {
     const counts = deps.rooms.sessions.counts();
     const lines = [
@@ -22,7 +23,8 @@ export function metricsRoutes(deps: AppDeps): Hono {
       "# TYPE sfu_sessions gauge",
       `sfu_sessions{kind="whip"} ${counts.whip}`,
       `sfu_sessions{kind="whep"} ${counts.whep}`,
-      ...lag.prometheus("sfu_event_loop_lag_seconds"),
+      ...Object.values(metrics).flatMap((m) => m.render()),
+      ...loopLag().prometheus(),
       "",
     ];
     return c.body(lines.join("\n"), 200, {

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import type { AppDeps } from "../src/http/app.ts";
+import { metrics } from "../src/metrics/counters.ts";
 import {
   createdResponse,
   methodNotAllowed,
@@ -22,6 +23,7 @@ import { extensionLinks } from "./whep-extensions.ts";
 export function whepRoutes(deps: AppDeps): Hono {
   const r = new Hono();
   r.post("/whep/:room", async (c) => {
+    const started = performance.now();
     refuseWhileDraining(deps.lifecycle);
     const room = pathRoom(c);
     const who = await principal(c, deps);
@@ -32,6 +34,7 @@ export function whepRoutes(deps: AppDeps): Hono {
     const offer = await readSdp(c, true);
     const { session, sdp } = await deps.rooms.play(who, room, offer, publisher);
     deps.log.info("play", { room, identity: who.sub, session: session.id, offer: !!offer });
+    metrics.postSeconds.observe((performance.now() - started) / 1000);
     return createdResponse(session, sdp, deps.config.iceServers, extensionLinks(session.id));
   });
   r.get("/whep/:room", (c) => {

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { AppDeps } from "../src/http/app.ts";
+import { metrics } from "../src/metrics/counters.ts";
 import {
   createdResponse,
   methodNotAllowed,
@@ -18,12 +19,14 @@ import {
 export function whipRoutes(deps: AppDeps): Hono {
   const r = new Hono();
   r.post("/whip/:room", async (c) => {
+    const started = performance.now();
     refuseWhileDraining(deps.lifecycle);
     const room = pathRoom(c);
     const who = await principal(c, deps);
     const offer = (await readSdp(c))!;
     const { session, sdp } = await deps.rooms.publish(who, room, offer);
     deps.log.info("publish", { room, identity: who.sub, session: session.id });
+    metrics.postSeconds.observe((performance.now() - started) / 1000);
     return createdResponse(session, sdp, deps.config.iceServers);
   });
   r.get("/whip/:room", (c) => {

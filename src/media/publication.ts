@@ -13,6 +13,7 @@ import { type LayerInfo, VideoLayer } from "./layer.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
 import { answerSimulcast } from "../sdp/simulcast.ts";
 import { DomainError } from "../errors.ts";
+import { metrics } from "../metrics/counters.ts";
 
 /** Audio or video. */
 export type Kind = "audio" | "video";
@@ -148,6 +149,7 @@ export class Publication {
         continue;
       }
       this.stats.keyframeRequests++;
+      metrics.plisSent.inc();
       this.#receiver.sendRtcpPLI(layer.ssrc).catch(() => {});
     }
   }
@@ -162,6 +164,8 @@ export class Publication {
     const entry = this.#payloadTypes.get(rtp.header.payloadType);
     if (!entry) return; // RTX and anything not negotiated: werift repairs, we forward primaries
     this.stats.packets[entry.kind]++;
+    metrics.packetsIn.inc(entry.kind);
+    metrics.bytesIn.inc(entry.kind, rtp.payload.length);
     // The publisher's header extension ids mean nothing on the players' legs.
     rtp.header.extensions = [];
     if (entry.kind === "audio") {

@@ -17,6 +17,7 @@ import {
   type RtpPacket,
   wrapRtx,
 } from "werift";
+import { metrics } from "../metrics/counters.ts";
 
 /** The default age of the history, ms. */
 export const SEND_HISTORY_MS = 1000;
@@ -98,6 +99,7 @@ export class SendHistory {
       }
       const nack = (packet as RtcpTransportLayerFeedback).feedback as GenericNack;
       s.nackCount++;
+      metrics.nacksReceived.inc();
       for (const seq of nack.lost) {
         let rtp = this.get(seq);
         if (!rtp) continue;
@@ -106,6 +108,7 @@ export class SendHistory {
           s.rtxSequenceNumber = (s.rtxSequenceNumber + 1) & 0xffff;
         }
         this.retransmitted++;
+        metrics.retransmissions.inc();
         s.retransmittedPacketsSent++;
         s.retransmittedBytesSent += rtp.payload.length;
         s.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => {});

@@ -23,6 +23,7 @@ import type { Kind, Publication } from "./publication.ts";
 import type { LayerInfo } from "./layer.ts";
 import { chooseLayer } from "./layer-choice.ts";
 import { SendHistory } from "./send-history.ts";
+import { metrics } from "../metrics/counters.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
 const PLI = 1;
@@ -87,6 +88,8 @@ export class Subscription {
     waiting: true,
   };
   #timer?: ReturnType<typeof setInterval>;
+  /** Creation time until the first packet is sent (the join-time histogram). */
+  #startedAt?: number = performance.now();
   /** Video waiting to be sent while the cache is replayed (cached, then live packets). */
   #priming?: { queue: { rtp: RtpPacket; codec: Codec }[]; timer?: ReturnType<typeof setTimeout> };
 
@@ -229,7 +232,13 @@ export class Subscription {
       }
     }
     entry.lastSentAt = now;
+    if (this.#startedAt !== undefined) {
+      metrics.joinSeconds.observe((now - this.#startedAt) / 1000);
+      this.#startedAt = undefined;
+    }
     this.stats.packets[kind]++;
+    metrics.packetsOut.inc(kind);
+    metrics.bytesOut.inc(kind, rtp.payload.length);
     entry.sender.sendRtp(rtp).catch(() => {});
   }
 
@@ -246,9 +255,11 @@ export class Subscription {
     const cached = source.layers.get(rid)?.cache.packets() ?? [];
     const codec = source.codecs.video;
     if (cached.length === 0 || !codec) {
+      metrics.keyframeCache.inc("miss");
       this.onKeyframeRequest(rid);
       return;
     }
+    metrics.keyframeCache.inc("hit");
     this.#layer.waiting = false;
     this.stats.primed += cached.length;
     this.#priming = { queue: cached.map((rtp) => ({ rtp, codec })) };
@@ -319,6 +330,7 @@ export class Subscription {
         const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
         if (count === PLI || count === FIR) {
           this.stats.keyframeRequests++;
+          metrics.plisReceived.inc();
           this.onKeyframeRequest(this.#layer.current);
         }
       });

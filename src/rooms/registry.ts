@@ -23,6 +23,7 @@ import {
 } from "../sessions/session.ts";
 import { Room, type RoomView } from "./room.ts";
 import { Emitter } from "../events.ts";
+import { metrics } from "../metrics/counters.ts";
 
 /** A session started (registered in its room) or ended. */
 export interface SessionChange {
@@ -163,7 +164,7 @@ export class Rooms {
       throw new NotFoundError(`the room "${name}" was closed`);
     }
     this.#register(room, session);
-    if (previous) await this.#end(previous);
+    if (previous) await this.#end(previous, "replaced");
     return { session, sdp };
   }
 
@@ -262,7 +263,7 @@ export class Rooms {
 
   /** DELETE on a session. */
   async endSession(who: Principal, id: string): Promise<void> {
-    await this.#end(this.session(who, id));
+    await this.#end(this.session(who, id), "deleted");
   }
 
   /** DELETE on a room: every session in it ends. */
@@ -274,7 +275,7 @@ export class Rooms {
       throw new DomainError("forbidden", "only the host who opened the room may close it");
     }
     this.#rooms.delete(name);
-    await Promise.all(room.sessions().map((s) => this.#end(s, room)));
+    await Promise.all(room.sessions().map((s) => this.#end(s, "room-closed", room)));
     room.close();
   }
 
@@ -282,8 +283,10 @@ export class Rooms {
   async closeAll(): Promise<void> {
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
-    await Promise.all(rooms.flatMap((room) => room.sessions().map((s) => this.#end(s, room))));
-    await Promise.all(this.sessions.all().map((s) => this.#end(s)));
+    await Promise.all(
+      rooms.flatMap((room) => room.sessions().map((s) => this.#end(s, "shutdown", room))),
+    );
+    await Promise.all(this.sessions.all().map((s) => this.#end(s, "shutdown")));
     for (const room of rooms) room.close();
   }
 
@@ -322,7 +325,7 @@ export class Rooms {
     const now = performance.now();
     for (const session of this.sessions.all()) {
       if (now - session.media.peer.lastHeardAt > this.#options.sessionTimeoutMs) {
-        void this.#end(session);
+        void this.#end(session, "timeout");
       }
     }
   }
@@ -336,12 +339,17 @@ export class Rooms {
     room.addSession(session);
     this.changes.emit({ type: "started", session, room });
     session.media.peer.onEnded(() => {
-      void this.#end(session);
+      void this.#end(session, "connection-closed");
     });
   }
 
-  async #end(session: Session, room = this.#rooms.get(session.room)): Promise<void> {
+  async #end(
+    session: Session,
+    reason: string,
+    room = this.#rooms.get(session.room),
+  ): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
+    metrics.sessionsEnded.inc(reason);
     room?.removeSession(session);
     if (room) this.changes.emit({ type: "ended", session, room });
     if (this.sessions.size === 0) {
