@@ -5,7 +5,6 @@
  * @module
  */
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { AppDeps } from "../src/http/app.ts";
 import {
@@ -17,7 +16,7 @@ import {
   requireMediaType,
 } from "../src/http/request.ts";
 import { DomainError } from "../src/errors.ts";
-import type { RoomEvent } from "../src/rooms/room.ts";
+import { sseResponse } from "../src/http/sse.ts";
 
 const RoomSettings = z.strictObject({
   maxParticipants: z.number().int().min(0).max(10_000).optional(),
@@ -71,35 +70,15 @@ export function roomRoutes(deps: AppDeps): Hono {
     const name = pathRoom(c);
     const who = await principal(c, deps);
     const room = deps.rooms.member(who, name);
-    return streamSSE(c, async (stream) => {
-      const queue: RoomEvent[] = [];
-      let wake: (() => void) | undefined;
-      const off = room.events.on((event) => {
-        queue.push(event);
-        wake?.();
-      });
-      stream.onAbort(() => {
-        off();
-        wake?.();
-      });
-      await stream.writeSSE({ event: "room", data: JSON.stringify(room.view()) });
-      while (!stream.aborted) {
-        const event = queue.shift();
-        if (!event) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, 15_000); // keep-alive comment below
-          });
-          wake = undefined;
-          if (queue.length === 0 && !stream.aborted) await stream.write(": keep-alive\n\n");
-          continue;
-        }
-        const { type, ...data } = event;
-        await stream.writeSSE({ event: type, data: JSON.stringify(data) });
-        if (type === "room-closed") break;
-      }
-      off();
-    });
+    return sseResponse(
+      c,
+      [{ event: "room", data: room.view() }],
+      (push) =>
+        room.events.on(({ type, ...data }) => {
+          push({ event: type, data });
+          if (type === "room-closed") push("end");
+        }),
+    );
   });
   r.all("/rooms/:room", methodNotAllowed("GET, HEAD, OPTIONS, PUT, DELETE"));
   return r;

@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
+import { type SseMessage, sseResponse } from "../src/http/sse.ts";
 import { z } from "zod";
 import type { AppDeps } from "../src/http/app.ts";
 import { methodNotAllowed, principal, readJson } from "../src/http/request.ts";
@@ -43,33 +43,13 @@ export function whepExtensionRoutes(deps: AppDeps): Hono {
   });
   r.get("/sessions/:id/events/:stream", (c) => {
     const stream = deps.whep.stream(c.req.param("id"), c.req.param("stream"));
-    return streamSSE(c, async (sse) => {
-      const pending: (WhepEvent | "closed")[] = stream.drain();
-      let wake: (() => void) | undefined;
-      const off = stream.events.on((e) => {
-        pending.push(e);
-        wake?.();
-      });
-      sse.onAbort(() => wake?.());
-      try {
-        while (!sse.aborted) {
-          const next = pending.shift();
-          if (next === "closed") break;
-          if (next) {
-            await sse.writeSSE({ event: next.type, data: JSON.stringify(next.data) });
-            continue;
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, 15_000);
-          });
-          wake = undefined;
-          if (pending.length === 0 && !sse.aborted) await sse.write(": keep-alive\n\n");
-        }
-      } finally {
-        off();
-      }
-    });
+    const toMessage = (e: WhepEvent | "closed"): SseMessage =>
+      e === "closed" ? "end" : { event: e.type, data: e.data };
+    return sseResponse(
+      c,
+      stream.drain().map(toMessage),
+      (push) => stream.events.on((e) => push(toMessage(e))),
+    );
   });
   r.delete("/sessions/:id/events/:stream", async (c) => {
     const who = await principal(c, deps);

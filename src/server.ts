@@ -11,6 +11,7 @@ import { WhepExtensions } from "./rooms/whep-extensions.ts";
 import { type AppDeps, createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { RateLimiter } from "./http/rate-limit.ts";
+import { loopLag } from "./metrics/loop-lag.ts";
 import type { MediaOptions } from "./media/peer.ts";
 
 /** The demo room and tokens printed at start when no key is configured. */
@@ -98,6 +99,7 @@ export async function startServer(
     };
     rooms.open({ sub: "host", room, role: "host" }, room);
   }
+  const lag = loopLag(); // sampled from the start, not from the first scrape
   const lifecycle = { draining: false };
   const whep = new WhepExtensions(rooms);
   const limits = {
@@ -135,6 +137,7 @@ export async function startServer(
       lifecycle.draining = true;
       await rooms.closeAll();
       whep.dispose();
+      lag.stop();
       abort.abort();
       await http.finished;
     },

@@ -136,10 +136,10 @@ function unref(timer: ReturnType<typeof setInterval>): void {
 
 let shared: LoopLagSampler | undefined;
 
-/** The process-wide sampler, started on first call. */
+/** The process-wide sampler, (re)started by each call. */
 export function loopLag(): LoopLagSampler {
-  shared ??= new LoopLagSampler().start();
-  return shared;
+  shared ??= new LoopLagSampler();
+  return shared.start();
 }
 
 /**

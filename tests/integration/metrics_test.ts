@@ -18,7 +18,6 @@ function parse(text: string): Map<string, number> {
 
 Deno.test({
   name: "metrics follow real traffic",
-  sanitizeOps: false, // the event-loop lag sampler is a process-wide, unref'd interval
   fn: async () => {
     const server = await testServer();
     const pub = new Publisher();
