@@ -65,6 +65,14 @@ function weriftIceServers(servers: MediaOptions["iceServers"]): RTCIceServer[] {
   return servers.map((s) => ({ urls: s.url, username: s.username, credential: s.credential }));
 }
 
+/**
+ * SDP with CRLF line endings only: werift splits on CRLF, so a body mixing CRLF and LF (a file
+ * edited by hand for curl) would reach it with lines glued together.
+ */
+export function crlf(sdp: string): string {
+  return sdp.split(/\r?\n/).join("\r\n");
+}
+
 /** A peer connection plus the signalling steps of one WHIP or WHEP session. */
 export class Peer {
   /** The werift connection; only the media plane touches it. */
@@ -125,7 +133,10 @@ export class Peer {
   /** Applies the client's offer and returns the complete answer (all candidates). */
   async answer(offer: string): Promise<string> {
     await this.#guard(async () => {
-      await this.pc.setRemoteDescription({ type: "offer", sdp: acceptBundleOnly(offer) });
+      await this.pc.setRemoteDescription({
+        type: "offer",
+        sdp: acceptBundleOnly(crlf(offer)),
+      });
       this.beforeAnswer();
       await this.pc.setLocalDescription(await this.pc.createAnswer());
     });
@@ -148,7 +159,7 @@ export class Peer {
     if (this.pc.signalingState !== "have-local-offer") {
       throw new DomainError("unprocessable", "this session is not waiting for an SDP answer");
     }
-    await this.#guard(() => this.pc.setRemoteDescription({ type: "answer", sdp: answer }));
+    await this.#guard(() => this.pc.setRemoteDescription({ type: "answer", sdp: crlf(answer) }));
   }
 
   /** True while a server offer waits for the client's answer. */
@@ -219,7 +230,7 @@ export class Peer {
     } catch (e) {
       if (e instanceof DomainError) throw e;
       const message = e instanceof Error ? e.message : String(e);
-      if (/EADDRINUSE|port|bind/i.test(message)) {
+      if (/EADDRINUSE|EADDRNOTAVAIL|port not found/i.test(message)) {
         throw new DomainError("unavailable", "no free UDP port for media", { retryAfter: 5 });
       }
       throw new DomainError("bad-sdp", `the SDP could not be applied: ${message}`);
