@@ -23,7 +23,11 @@ import {
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
 import { acceptBundleOnly } from "../sdp/bundle.ts";
-import { resumeIceAfterRestart } from "./werift-patches.ts";
+import {
+  dropDtlsAlertsAfterHandshake,
+  guardDatagrams,
+  resumeIceAfterRestart,
+} from "./werift-patches.ts";
 
 /** What the media plane needs to know about ICE; built from `Config` by the caller. */
 export interface MediaOptions {
@@ -262,6 +266,14 @@ export class Peer {
       };
       connection.onData.subscribe(touch);
       for (const protocol of connection.protocols) protocol.onRequestReceived?.subscribe(touch);
+      guardDatagrams(connection);
+    }
+    // A DTLS transport that closes or fails (an alert, a fatal error) ends the session.
+    for (const dtls of this.pc.dtlsTransports) {
+      dtls.onStateChange.subscribe((state) => {
+        if (state === "connected") dropDtlsAlertsAfterHandshake(dtls);
+        if (state === "closed" || state === "failed") this.#ended();
+      });
     }
   }
 

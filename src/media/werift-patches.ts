@@ -70,3 +70,66 @@ export function resumeIceAfterRestart(pc: RTCPeerConnection): void {
     if (!connection.nominated) transport.start().catch(() => {});
   }
 }
+
+/** The parts of werift's ICE connection the datagram guard reads. */
+interface GuardedConnection {
+  protocols: { datagramReceived(data: Uint8Array, addr: [string, number]): void }[];
+  checkList: { state: number; remoteAddr: [string, number] }[];
+  nominated?: { remoteAddr: [string, number] };
+}
+
+/** werift's `CandidatePairState.SUCCEEDED`. */
+const SUCCEEDED = 3;
+
+/**
+ * Datagram guard (tests/hostile/packets_test.ts): werift hands every non-STUN datagram that
+ * reaches a media socket to DTLS, from any address, and its DTLS layer closes the transport on
+ * any record it parses as an alert, even an unauthenticated one. A single forged datagram from
+ * anywhere then stopped a player's media for good. RFC 8445 §11 / RFC 7983: media and DTLS are
+ * only taken from the remote address of a validated candidate pair, and only in the DTLS
+ * (20–23 in use) and RTP/RTCP (128–191) ranges; STUN (0–3) goes to ICE as before.
+ */
+export function guardDatagrams(connection: unknown): void {
+  const c = connection as GuardedConnection;
+  const validated = (addr: [string, number]) => {
+    const same = (a: [string, number]) => a[0] === addr[0] && a[1] === addr[1];
+    if (c.nominated && same(c.nominated.remoteAddr)) return true;
+    return c.checkList.some((pair) => pair.state === SUCCEEDED && same(pair.remoteAddr));
+  };
+  for (const protocol of c.protocols) {
+    const original = protocol.datagramReceived.bind(protocol);
+    protocol.datagramReceived = (data, addr) => {
+      const first = data[0];
+      if (first <= 3) return original(data, addr); // STUN: authenticated by ICE itself
+      const dtls = first >= 20 && first <= 23;
+      const rtp = first >= 128 && first <= 191;
+      if ((dtls || rtp) && validated(addr)) original(data, addr);
+    };
+  }
+}
+
+/**
+ * DTLS after the handshake (tests/hostile/packets_test.ts, "own 5-tuples"): werift's DTLS
+ * socket closes the transport on any record it reads as an alert — unknown content types
+ * count as alerts, and a plaintext alert is accepted — so one datagram spoofing the peer's
+ * address ended its media. Once the handshake is done, every datagram is checked record by
+ * record: only handshake (retransmissions), change-cipher-spec and application data pass.
+ * A genuine close_notify is dropped too; the session then ends by DELETE, ICE consent or
+ * SESSION_TIMEOUT, as for a peer that vanishes.
+ */
+export function dropDtlsAlertsAfterHandshake(transport: unknown): void {
+  const socket =
+    (transport as { dtls?: { transport?: { socket?: { onData: (b: Uint8Array) => void } } } })
+      .dtls?.transport?.socket;
+  if (!socket) return;
+  const original = socket.onData;
+  socket.onData = (buf: Uint8Array) => {
+    let i = 0;
+    while (i + 13 <= buf.length) {
+      const type = buf[i];
+      if (type !== 20 && type !== 22 && type !== 23) return;
+      i += 13 + ((buf[i + 11] << 8) | buf[i + 12]);
+    }
+    if (i === buf.length) original(buf);
+  };
+}
