@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Connection, type RTCPeerConnection } from "werift";
+import { Connection, RTCDtlsTransport, type RTCPeerConnection } from "werift";
 
 /**
  * Bounded gathering (tests/integration/ice_test.ts, "never answers"): werift bounds STUN
@@ -57,6 +57,47 @@ function noDefaultStunServer(): void {
 }
 
 noDefaultStunServer();
+
+/**
+ * DTLS retransmissions (tests/browser/late_joiner_test.ts; found under CPU load): the SFU is
+ * the DTLS client. When it answers slowly, the browser resends its flight 4 (ServerHello …
+ * ServerHelloDone); werift took the copy for a new handshake, built a new Flight5 and fed it
+ * the hello again, which changed the keys after its first flight 5 had gone out. Both ends then
+ * said "connected" while every SRTP packet failed authentication: a black picture, no error.
+ * Once flight 5 is sent, a repeated flight 4 is ignored; werift's own timer resends flight 5
+ * until the server's Finished arrives.
+ */
+function ignoreRepeatedServerFlight(): void {
+  type Client = {
+    connected?: boolean;
+    dtls: { flight: number };
+    onHandleHandshakes: (assembled: { msg_type: number }[]) => Promise<void>;
+    handleHandshakes?: unknown;
+  };
+  const proto = RTCDtlsTransport.prototype as unknown as {
+    start(...args: unknown[]): Promise<void>;
+    __sfuRepeatedFlight?: boolean;
+  };
+  if (proto.__sfuRepeatedFlight) return;
+  proto.__sfuRepeatedFlight = true;
+  const original = proto.start;
+  proto.start = function (this: { dtls?: Client; role?: string }, ...args: unknown[]) {
+    const started = original.apply(this, args); // creates this.dtls before its first await
+    const client = this.dtls;
+    if (client && this.role === "client") {
+      const handle = client.onHandleHandshakes;
+      const FLIGHT4 = new Set([2, 11, 12, 13, 14]);
+      client.onHandleHandshakes = (assembled) => {
+        const repeat = client.dtls.flight >= 5 && !client.connected &&
+          assembled.some((h) => FLIGHT4.has(h.msg_type));
+        return repeat ? Promise.resolve() : handle(assembled);
+      };
+    }
+    return started;
+  };
+}
+
+ignoreRepeatedServerFlight();
 
 /**
  * ICE restart (tests/integration/sessions_test.ts, "ICE restart"): after a restart,
