@@ -25,7 +25,7 @@
 import { parseArgs } from "node:util";
 import type { RTCPeerConnection } from "werift";
 import { testServer } from "../tests/helpers/server.ts";
-import { connected, Player, Publisher } from "../tests/helpers/clients.ts";
+import { connected, gathered, Player, Publisher } from "../tests/helpers/clients.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -79,18 +79,6 @@ interface TimedPost {
   ms: number;
   startedAt: number;
   url: string;
-}
-
-function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === "complete") {
-        unSubscribe();
-        resolve();
-      }
-    });
-  });
 }
 
 /**

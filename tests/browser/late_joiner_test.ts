@@ -19,10 +19,10 @@
  * the session fails authentication while both ends say "connected".
  */
 import assert from "node:assert/strict";
-import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from "werift";
+import { RTCPeerConnection, type RtpPacket } from "werift";
 import type { Page } from "puppeteer-core";
 import { type TestServer, testServer } from "../helpers/server.ts";
-import { connected, signal } from "../helpers/clients.ts";
+import { connected, OPUS, signal, VP8 } from "../helpers/clients.ts";
 import { isKeyframeStart } from "../../src/media/keyframe.ts";
 import { browserTest, type Chromium, inboundVideo, launch, rtp, until } from "./browser.ts";
 
@@ -37,25 +37,6 @@ const WIDTH = 640;
 const HEIGHT = 360;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const VP8 = () =>
-  new RTCRtpCodecParameters({
-    mimeType: "video/VP8",
-    clockRate: 90000,
-    payloadType: 96,
-    // PLI and FIR are offered (as OBS offers them) and then ignored
-    rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, {
-      type: "ccm",
-      parameter: "fir",
-    }],
-  });
-const OPUS = () =>
-  new RTCRtpCodecParameters({
-    mimeType: "audio/opus",
-    clockRate: 48000,
-    channels: 2,
-    payloadType: 111,
-  });
 
 /**
  * Plays a room with WHEP and republishes each packet to another room with WHIP, unchanged but

@@ -43,7 +43,8 @@ export interface ClientOptions {
   format?: "vp8" | "h264";
 }
 
-const VP8 = () =>
+/** VP8 96 as the test clients offer it (NACK, PLI, FIR). */
+export const VP8 = () =>
   new RTCRtpCodecParameters({
     mimeType: "video/VP8",
     clockRate: 90000,
@@ -53,7 +54,8 @@ const VP8 = () =>
       parameter: "fir",
     }],
   });
-const OPUS = () =>
+/** Opus 111, stereo. */
+export const OPUS = () =>
   new RTCRtpCodecParameters({
     mimeType: "audio/opus",
     clockRate: 48000,
@@ -76,7 +78,8 @@ export function connected(pc: RTCPeerConnection, ms = 10_000): Promise<void> {
   });
 }
 
-async function gathered(pc: RTCPeerConnection): Promise<void> {
+/** Resolves when `pc` has gathered every candidate. */
+export async function gathered(pc: RTCPeerConnection): Promise<void> {
   if (pc.iceGatheringState === "complete") return;
   await new Promise<void>((resolve) => {
     const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
