@@ -9,9 +9,9 @@
  * 2. **WHEP POST → 201**: the same for a player's offer, while the publisher is live.
  * 3. **WHEP POST → first keyframe**: ms from the start of the player's `fetch` to the first
  *    VP8 keyframe it receives. The publisher sends 30 fps with a keyframe every 60 frames,
- *    started mid-GOP (`Publisher.start(60, true, 1)`) and answering PLI, so only a server
- *    keyframe request makes the keyframe come before the natural one. This measures the
- *    answer, ICE, DTLS, the server's PLI path and the forwarding of the keyframe.
+ *    started mid-GOP (`Publisher.start(60, true, 1)`) and answering PLI. The server primes the
+ *    player from its keyframe cache as soon as it connects (so no PLI is needed; the output
+ *    says how many runs saw one). This measures the answer, ICE, DTLS and the priming.
  *
  * Both sessions are DELETEd and both clients closed after each run. One server serves the whole
  * bench and is shut down at the end.
