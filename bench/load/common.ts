@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Connection, RTCRtpCodecParameters } from "werift";
+import { RTCRtpCodecParameters } from "werift";
 
 /** The stream every publisher sends (BENCH-NOTES shape). */
 export const STREAM = {
@@ -91,27 +91,6 @@ export function clientIceConfig(anyAddress: boolean) {
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ["127.0.0.1"],
     iceInterfaceAddresses: { udp4: "127.0.0.1", udp6: "" },
-  };
-}
-
-/**
- * werift 0.25 queries stun.l.google.com:19302 during gathering when no STUN server is
- * configured (`Connection.stunServer` falls back to `DEFAULT_STUN_SERVER`). The load clients
- * must talk to 127.0.0.1 only, so in their processes that fallback is removed.
- */
-export function noDefaultStun(): void {
-  type Gatherer = {
-    options: { stunServer?: unknown };
-    stunServer?: unknown;
-    getCandidatePromises(a: string[], timeout?: number): Promise<unknown>[];
-  };
-  const proto = Connection.prototype as unknown as Gatherer & { __benchNoStun?: boolean };
-  if (proto.__benchNoStun) return;
-  proto.__benchNoStun = true;
-  const original = proto.getCandidatePromises;
-  proto.getCandidatePromises = function (addresses, timeout) {
-    if (!this.options.stunServer) this.stunServer = undefined;
-    return original.call(this, addresses, timeout);
   };
 }
 

@@ -50,7 +50,6 @@ import {
   clientIceConfig,
   emit,
   lifetimeLimit,
-  noDefaultStun,
   opus,
   payloadKinds,
   readCommands,
@@ -61,6 +60,9 @@ import {
 } from "./common.ts";
 import { connected, del, post } from "./signal.ts";
 import { loopLag } from "../../src/metrics/loop-lag.ts";
+// The server's werift patches, for the same werift here: above all, no fallback STUN server
+// (the load clients must talk to 127.0.0.1 only).
+import "../../src/media/werift-patches.ts";
 import { FastRx } from "./fast-rx.ts";
 
 const { values: args } = parseArgs({
@@ -94,7 +96,6 @@ const MAX_NACK_GAP = 64;
 /** Receive buffer per datagram once connected, bytes (see {@link LoadPlayer.join}). */
 const RECV_BUFFER = 2048;
 lifetimeLimit(Number(args["max-seconds"]));
-noDefaultStun();
 const lag = loopLag();
 
 /** One SSRC's reception state (RFC 3550 A.1, without probation). */

@@ -26,7 +26,6 @@ import {
   clientIceConfig,
   emit,
   lifetimeLimit,
-  noDefaultStun,
   opus,
   readCommands,
   stamp,
@@ -36,6 +35,9 @@ import {
 } from "./common.ts";
 import { connected, del, post } from "./signal.ts";
 import { loopLag } from "../../src/metrics/loop-lag.ts";
+// The server's werift patches, for the same werift here: above all, no fallback STUN server
+// (the load clients must talk to 127.0.0.1 only).
+import "../../src/media/werift-patches.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args.filter((a) => a !== "--"),
@@ -51,7 +53,6 @@ if (!args.whip) {
   Deno.exit(2);
 }
 lifetimeLimit(Number(args["max-seconds"]));
-noDefaultStun();
 const lag = loopLag();
 
 /** Counters reported on `snapshot`. */
