@@ -43,11 +43,6 @@ export class KeyframeCache {
     return this.#packets;
   }
 
-  /** Payload bytes held. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** Forgets everything. */
   clear(): void {
     this.#packets = [];

@@ -166,11 +166,6 @@ export class Peer {
     await this.#guard(() => this.pc.setRemoteDescription({ type: "answer", sdp: crlf(answer) }));
   }
 
-  /** True while a server offer waits for the client's answer. */
-  get awaitingAnswer(): boolean {
-    return this.pc.signalingState === "have-local-offer";
-  }
-
   /** The mid of the first media section (the bundle's transport). */
   firstMid(): string {
     return this.pc.getTransceivers()[0]?.mid ?? "0";
@@ -211,9 +206,9 @@ export class Peer {
     return this.pc.getTransceivers().some((t) => t.mid === mid);
   }
 
-  /** The current local ICE parameters. */
-  localIce(): IceParameters {
-    return iceParametersOf(this.pc.localDescription?.sdp ?? "");
+  /** The client's current ICE username fragment (from its last description). */
+  remoteUfrag(): string {
+    return iceParametersOf(this.pc.remoteDescription?.sdp ?? "").ufrag;
   }
 
   /** Closes the connection and its sockets. Safe to call twice. */

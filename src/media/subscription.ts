@@ -166,11 +166,6 @@ export class Subscription {
     return String(index < 0 ? 0 : index);
   }
 
-  /** The layer being sent, if any. */
-  get currentLayer(): string | undefined {
-    return this.#layer.current;
-  }
-
   /**
    * Pins a layer (WHEP layer extension), or returns to automatic choice with `undefined`.
    * Returns false when the source has no such layer.

@@ -234,9 +234,7 @@ export class Rooms {
     const peer = session.media.peer;
     const ufrag = frag.iceUfrag ?? frag.media.find((m) => m.iceUfrag)?.iceUfrag;
     const pwd = frag.icePwd ?? frag.media.find((m) => m.icePwd)?.icePwd;
-    const current = peer.pc.remoteDescription?.sdp ?? "";
-    const newCredentials = ufrag !== undefined && !current.includes(`a=ice-ufrag:${ufrag}\r`) &&
-      !current.includes(`a=ice-ufrag:${ufrag}\n`);
+    const newCredentials = ufrag !== undefined && ufrag !== peer.remoteUfrag();
     if (restartAsked || newCredentials) {
       if (!ufrag || !pwd) {
         throw new DomainError("bad-request", "an ICE restart needs a=ice-ufrag and a=ice-pwd");
