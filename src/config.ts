@@ -66,6 +66,8 @@ export interface Config {
   sessionTimeout: number;
   /** Bytes of keyframe cache per video layer (0 turns the cache off). */
   keyframeCacheBytes: number;
+  /** Send RTP to players through the native path when it can be opened (FAST_EGRESS=auto). */
+  fastEgress: boolean;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -141,6 +143,7 @@ const schema = z.object({
   KEYFRAME_CACHE_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(
     4 * 1024 * 1024,
   ),
+  FAST_EGRESS: z.enum(["auto", "off"]).default("auto"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -223,6 +226,7 @@ export function loadConfig(
     metricsEnabled: v.METRICS,
     maxSessions: v.MAX_SESSIONS,
     keyframeCacheBytes: v.KEYFRAME_CACHE_BYTES,
+    fastEgress: v.FAST_EGRESS === "auto",
     sessionTimeout: v.SESSION_TIMEOUT,
     rateLimitIp: v.RATE_LIMIT_IP,
     rateLimitIdentity: v.RATE_LIMIT_IDENTITY,

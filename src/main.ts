@@ -6,6 +6,7 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { demoBanner } from "./demo.ts";
+import { egressPath } from "./media/egress.ts";
 
 let config;
 try {
@@ -25,6 +26,12 @@ try {
   Deno.exit(2);
 }
 console.log(`SFU listening on ${server.url}`);
+const egress = egressPath(config.fastEgress);
+console.log(
+  egress.native
+    ? "media egress: native (OpenSSL SRTP + sendmsg on werift's sockets)"
+    : `media egress: werift's sender (native path off: ${egress.reason})`,
+);
 if (server.demo) console.log(demoBanner(server.url, server.demo, config.jwtSecret!));
 
 let stopping = false;

@@ -75,6 +75,7 @@ export async function startServer(
       gatherTimeout: config.iceGatherTimeout,
       loopback: config.iceLoopback,
       keyframeCacheBytes: config.keyframeCacheBytes,
+      fastEgress: config.fastEgress,
       ...options.media,
     },
     maxParticipants: config.maxParticipants,

@@ -54,7 +54,9 @@ export class Feed {
     this.#source?.setSink(undefined);
     this.#source = publication;
     publication.setSink((kind, rtp, codec, keyframe, layer) => {
-      for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, layer?.rid ?? "");
+      const rid = layer?.rid ?? "";
+      const now = performance.now(); // one clock read per packet, not one per player
+      for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
     });
     for (const sub of this.#subscribers) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one

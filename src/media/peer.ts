@@ -43,6 +43,8 @@ export interface MediaOptions {
   loopback: boolean;
   /** Keyframe cache per video layer, bytes (0: off). */
   keyframeCacheBytes?: number;
+  /** Send to players through the native path (src/media/egress.ts) when it can be opened. */
+  fastEgress?: boolean;
   /** Test hook passed to werift: per-cent packet loss on the way out / in. */
   debugLoss?: { outbound?: number; inbound?: number };
 }

@@ -89,32 +89,43 @@ export class SendHistory {
         cache = record(fresh);
       },
     });
-    const original = s.handleRtcpPacket.bind(s);
-    s.handleRtcpPacket = (packet: RtcpPacket) => {
-      if (
-        packet.type !== RtcpTransportLayerFeedback.type ||
-        (packet as RtcpTransportLayerFeedback).feedback.count !== GenericNack.count
-      ) {
-        return original(packet);
+    answerNacks(sender, (seq) => {
+      let rtp = this.get(seq);
+      if (!rtp) return false;
+      if (s.rtxPayloadType !== undefined) {
+        rtp = wrapRtx(rtp, s.rtxPayloadType, s.rtxSequenceNumber, s.rtxSsrc);
+        s.rtxSequenceNumber = (s.rtxSequenceNumber + 1) & 0xffff;
       }
-      const nack = (packet as RtcpTransportLayerFeedback).feedback as GenericNack;
-      s.nackCount++;
-      metrics.nacksReceived.inc();
-      for (const seq of nack.lost) {
-        let rtp = this.get(seq);
-        if (!rtp) continue;
-        if (s.rtxPayloadType !== undefined) {
-          rtp = wrapRtx(rtp, s.rtxPayloadType, s.rtxSequenceNumber, s.rtxSsrc);
-          s.rtxSequenceNumber = (s.rtxSequenceNumber + 1) & 0xffff;
-        }
-        this.retransmitted++;
-        metrics.retransmissions.inc();
-        s.retransmittedPacketsSent++;
-        s.retransmittedBytesSent += rtp.payload.length;
-        s.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => {});
-      }
-      sender.onGenericNack.execute(nack);
-      sender.onRtcp.execute(packet);
-    };
+      this.retransmitted++;
+      s.retransmittedPacketsSent++;
+      s.retransmittedBytesSent += rtp.payload.length;
+      s.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => {});
+      return true;
+    });
   }
+}
+
+/**
+ * Makes `sender` answer NACKs with `resend(seq)` (true when the packet was resent) instead of
+ * werift's own 128-packet cache; other RTCP goes to werift as before.
+ */
+export function answerNacks(sender: RTCRtpSender, resend: (seq: number) => boolean): void {
+  const s = sender as unknown as SenderInternals;
+  const original = s.handleRtcpPacket.bind(s);
+  s.handleRtcpPacket = (packet: RtcpPacket) => {
+    if (
+      packet.type !== RtcpTransportLayerFeedback.type ||
+      (packet as RtcpTransportLayerFeedback).feedback.count !== GenericNack.count
+    ) {
+      return original(packet);
+    }
+    const nack = (packet as RtcpTransportLayerFeedback).feedback as GenericNack;
+    s.nackCount++;
+    metrics.nacksReceived.inc();
+    for (const seq of nack.lost) {
+      if (resend(seq)) metrics.retransmissions.inc();
+    }
+    sender.onGenericNack.execute(nack);
+    sender.onRtcp.execute(packet);
+  };
 }

@@ -23,6 +23,7 @@ import type { Kind, Publication } from "./publication.ts";
 import type { LayerInfo } from "./layer.ts";
 import { chooseLayer } from "./layer-choice.ts";
 import { SendHistory } from "./send-history.ts";
+import { EgressStream, PeerEgress, SENT_BY_SOCKET, SENT_BY_WERIFT } from "./egress.ts";
 import { metrics } from "../metrics/counters.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
@@ -60,7 +61,8 @@ export interface SubscriptionStats {
 interface SenderEntry {
   sender: RTCRtpSender;
   negotiated: RTCRtpCodecParameters[];
-  history: SendHistory;
+  /** The native path to the player, or undefined for werift's sender (with its history). */
+  fast?: EgressStream;
   codec?: { source: Codec; target?: RTCRtpCodecParameters };
   /** Continue sequence numbers and timestamps at the next packet (new source or layer). */
   continuity: boolean;
@@ -81,6 +83,8 @@ export class Subscription {
   /** Called when the player needs a keyframe of a layer (PLI, FIR, start, layer switch). */
   onKeyframeRequest: (rid?: string) => void = () => {};
   #codecs: Record<Kind, Codec[]>;
+  #fastEgress: boolean;
+  #peerEgress?: PeerEgress;
   #senders: Partial<Record<Kind, SenderEntry>> = {};
   #source?: Publication;
   /** The layer being sent, the one waited for (switch at its keyframe), the one pinned. */
@@ -96,6 +100,7 @@ export class Subscription {
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
     this.#codecs = codecs;
+    this.#fastEgress = options.fastEgress === true && !options.debugLoss?.outbound;
     this.peer = new (class extends Peer {
       protected override beforeAnswer(): void {
         for (const t of this.pc.getTransceivers()) t.setDirection("sendonly");
@@ -177,8 +182,18 @@ export class Subscription {
     return true;
   }
 
-  /** Sends one packet of the given kind, in the source codec `codec`, from layer `rid`. */
-  send(kind: Kind, rtp: RtpPacket, codec: Codec, keyframe: boolean, rid = ""): void {
+  /**
+   * Sends one packet of the given kind, in the source codec `codec`, from layer `rid`, that
+   * arrived at `now` (`performance.now()`).
+   */
+  send(
+    kind: Kind,
+    rtp: RtpPacket,
+    codec: Codec,
+    keyframe: boolean,
+    rid = "",
+    now = performance.now(),
+  ): void {
     const entry = this.#senders[kind];
     if (!entry) return;
     if (kind === "video") {
@@ -198,17 +213,18 @@ export class Subscription {
         return;
       }
     }
-    this.#forward(kind, entry, rtp, codec);
+    this.#forward(kind, entry, rtp, codec, now);
   }
 
   /** Ends the session. */
   close(): Promise<void> {
     this.detach();
     this.#stopPriming();
+    this.#peerEgress?.close();
     return this.peer.close();
   }
 
-  #forward(kind: Kind, entry: SenderEntry, rtp: RtpPacket, codec: Codec): void {
+  #forward(kind: Kind, entry: SenderEntry, rtp: RtpPacket, codec: Codec, now: number): void {
     if (entry.codec?.source !== codec) {
       const offered = entry.negotiated.map(codecOf);
       const match = matchCodec(codec, offered);
@@ -217,13 +233,13 @@ export class Subscription {
       if (target) setSendCodec(entry.sender, target, entry.negotiated);
     }
     if (!entry.codec.target) return;
-    const now = performance.now();
     if (entry.continuity) {
       entry.continuity = false;
       if (entry.lastSentAt > 0) {
         // Timestamps advance by the wall-clock time the switch took, as the player expects.
         const step = Math.max(1, Math.round(((now - entry.lastSentAt) * CLOCK[kind]) / 1000));
-        entry.sender.replaceRTP(rtp.header, true, step);
+        if (entry.fast) entry.fast.continueWith(step);
+        else entry.sender.replaceRTP(rtp.header, true, step);
       }
     }
     entry.lastSentAt = now;
@@ -234,7 +250,15 @@ export class Subscription {
     this.stats.packets[kind]++;
     metrics.packetsOut.inc(kind);
     metrics.bytesOut.inc(kind, rtp.payload.length);
-    entry.sender.sendRtp(rtp).catch(() => {});
+    if (!entry.fast) {
+      metrics.egressPackets.inc("werift");
+      entry.sender.sendRtp(rtp).catch(() => {});
+      return;
+    }
+    const sent = entry.fast.send(rtp, entry.codec.target.payloadType, now);
+    if (sent === SENT_BY_SOCKET) metrics.egressPackets.inc("native");
+    else if (sent === SENT_BY_WERIFT) metrics.egressPackets.inc("native-srtp");
+    else metrics.egressDropped.inc();
   }
 
   /**
@@ -266,7 +290,7 @@ export class Subscription {
     const video = this.#senders.video;
     if (!priming || !video) return;
     for (const { rtp, codec } of priming.queue.splice(0, PRIME_BATCH)) {
-      this.#forward("video", video, rtp, codec);
+      this.#forward("video", video, rtp, codec, performance.now());
     }
     if (priming.queue.length === 0) {
       this.#priming = undefined;
@@ -311,12 +335,15 @@ export class Subscription {
     for (const t of this.peer.pc.getTransceivers()) {
       const kind = t.kind as Kind;
       if (this.#senders[kind] || (t.currentDirection ?? t.direction) === "inactive") continue;
-      const history = new SendHistory();
-      history.install(t.sender);
+      if (this.#fastEgress) this.#peerEgress ??= PeerEgress.for(t.sender);
+      let fast: EgressStream | undefined;
+      if (this.#peerEgress) {
+        fast = new EgressStream(this.#peerEgress, t.sender, kind === "video" ? 2048 : 128);
+      } else new SendHistory().install(t.sender);
       this.#senders[kind] = {
         sender: t.sender,
         negotiated: [...t.codecs],
-        history,
+        fast,
         continuity: false,
         lastSentAt: 0,
       };

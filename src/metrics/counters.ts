@@ -8,26 +8,30 @@
 
 /** A monotonically increasing count, optionally split by one label. */
 export class Counter {
-  #values = new Map<string, number>();
+  // a cell per series: adding to a number field updates it in place, while a Map value above
+  // 2^30 would be a new heap number on every add (the media path adds per packet)
+  #values = new Map<string, { n: number }>();
 
   /** @param name metric name; @param help its HELP text; @param label the label's name. */
   constructor(readonly name: string, readonly help: string, readonly label?: string) {}
 
   /** Adds `n` (default 1) to the series `labelValue`. */
   inc(labelValue = "", n = 1): void {
-    this.#values.set(labelValue, (this.#values.get(labelValue) ?? 0) + n);
+    const cell = this.#values.get(labelValue);
+    if (cell) cell.n += n;
+    else this.#values.set(labelValue, { n });
   }
 
   /** The current value of a series. */
   get(labelValue = ""): number {
-    return this.#values.get(labelValue) ?? 0;
+    return this.#values.get(labelValue)?.n ?? 0;
   }
 
   /** Prometheus text lines. */
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     if (this.#values.size === 0 && !this.label) lines.push(`${this.name} 0`);
-    for (const [value, n] of this.#values) {
+    for (const [value, { n }] of this.#values) {
       lines.push(this.label ? `${this.name}{${this.label}="${value}"} ${n}` : `${this.name} ${n}`);
     }
     return lines;
@@ -89,6 +93,15 @@ export const metrics = {
   ),
   packetsOut: new Counter("sfu_rtp_packets_sent_total", "RTP packets sent to players.", "kind"),
   bytesOut: new Counter("sfu_rtp_bytes_sent_total", "RTP payload bytes sent to players.", "kind"),
+  egressPackets: new Counter(
+    "sfu_egress_packets_total",
+    "RTP packets sent to players, by path (native: OpenSSL + sendmsg; native-srtp: OpenSSL, then werift's ICE connection; werift: its sender).",
+    "path",
+  ),
+  egressDropped: new Counter(
+    "sfu_egress_dropped_total",
+    "RTP packets the native path could not send (no ICE consent, socket buffer full).",
+  ),
   nacksReceived: new Counter("sfu_nacks_received_total", "NACK messages received from players."),
   retransmissions: new Counter("sfu_retransmissions_total", "Packets resent from the history."),
   plisReceived: new Counter("sfu_keyframe_requests_received_total", "PLI/FIR from players."),
