@@ -9,6 +9,8 @@ import type { Page } from "puppeteer-core";
 import { TEST_SECRET, testServer } from "../helpers/server.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";
+import { metrics } from "../../src/metrics/counters.ts";
+import { egressPath } from "../../src/media/egress.ts";
 import {
   browserTest,
   click,
@@ -109,8 +111,25 @@ browserTest("publish page → watch page: waits for the host, decodes video and 
     await t.step(
       "the watch page plays: frames decode at the published size, audio arrives",
       async () => {
+        const nativeBefore = metrics.egressPackets.get("native");
         await waitPhase(watch, "live");
         await framesRise(watch, "watch");
+        if (egressPath(true).native) {
+          // Chromium decodes what the native path protected (it offers AES-CM, werift prefers GCM)
+          assert.ok(metrics.egressPackets.get("native") > nativeBefore, "native egress used");
+          const cipher = await watch.evaluate(async () => {
+            const stats = await (globalThis as unknown as {
+              watchPage: {
+                whep: {
+                  pc: { getStats(): Promise<Map<string, { type: string; srtpCipher?: string }>> };
+                };
+              };
+            }).watchPage.whep.pc.getStats();
+            return [...stats.values()].find((s) => s.type === "transport")?.srtpCipher;
+          });
+          assert.match(String(cipher), /AES128_CM_HMAC_SHA1_80|AEAD_AES_128_GCM/);
+          console.log(`Chromium player's SRTP cipher: ${cipher}`);
+        }
         const size = await sameSize(watch, publish, "watch");
         assert.equal(size, "640x360");
         await audioRises(watch, "watch");
