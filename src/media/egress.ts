@@ -203,7 +203,7 @@ export class PeerEgress {
 }
 
 /** Rollover counter of one outgoing SSRC (RFC 3711 §3.3.1), from the sequence numbers sent. */
-class Rollover {
+export class Rollover {
   #highest = -1;
   #roc = 0;
 
@@ -244,10 +244,8 @@ export class EgressStream {
   // the last second of packets, by outgoing sequence number
   readonly #mask: number;
   readonly #ringPayload: (Uint8Array | undefined)[];
-  readonly #ringSeq: Int32Array;
-  readonly #ringTs: Uint32Array;
-  readonly #ringMeta: Uint8Array;
-  readonly #ringAt: Float64Array;
+  /** Per slot: sequence number, timestamp, marker | payload type, time sent (one cache line). */
+  readonly #ring: Float64Array;
   /** Packets that could not be sent (no consent, full socket buffer). */
   dropped = 0;
 
@@ -265,10 +263,7 @@ export class EgressStream {
     this.#absAt = absAt < 0 ? -1 : 12 + absAt;
     this.#mask = ringSize - 1;
     this.#ringPayload = new Array(ringSize);
-    this.#ringSeq = new Int32Array(ringSize).fill(-1);
-    this.#ringTs = new Uint32Array(ringSize);
-    this.#ringMeta = new Uint8Array(ringSize);
-    this.#ringAt = new Float64Array(ringSize);
+    this.#ring = new Float64Array(ringSize * 4).fill(-1);
     // werift's sender reports read ntpTimestamp; derive it only when one is written
     let written: bigint | undefined;
     Object.defineProperty(s, "ntpTimestamp", {
@@ -307,10 +302,11 @@ export class EgressStream {
     const meta = (header.marker ? 0x80 : 0) | payloadType;
     const i = seq & this.#mask;
     this.#ringPayload[i] = payload;
-    this.#ringSeq[i] = seq;
-    this.#ringTs[i] = ts;
-    this.#ringMeta[i] = meta;
-    this.#ringAt[i] = now;
+    const ring = this.#ring;
+    ring[4 * i] = seq;
+    ring[4 * i + 1] = ts;
+    ring[4 * i + 2] = meta;
+    ring[4 * i + 3] = now;
     const length = this.#writeHeader(meta, seq, ts, s.ssrc, now);
     const sent = this.#peer.send(length, payload, s.ssrc, this.#media.of(seq), seq);
     if (sent === NOT_SENT) {
@@ -332,11 +328,13 @@ export class EgressStream {
     const i = seq & this.#mask;
     const payload = this.#ringPayload[i];
     const now = performance.now();
-    if (this.#ringSeq[i] !== seq || !payload || now - this.#ringAt[i] > SEND_HISTORY_MS) {
+    const ring = this.#ring;
+    if (ring[4 * i] !== seq || !payload || now - ring[4 * i + 3] > SEND_HISTORY_MS) {
       return false;
     }
     const s = this.#sender;
-    const meta = this.#ringMeta[i];
+    const meta = ring[4 * i + 2];
+    const ts = ring[4 * i + 1];
     let sent: Sent;
     if (s.rtxPayloadType !== undefined) {
       // RFC 4588: original sequence number, then the original payload
@@ -349,13 +347,13 @@ export class EgressStream {
       const length = this.#writeHeader(
         (meta & 0x80) | s.rtxPayloadType,
         rtxSeq,
-        this.#ringTs[i],
+        ts,
         s.rtxSsrc,
         now,
       );
       sent = this.#peer.send(length, body, s.rtxSsrc, this.#rtx.of(rtxSeq), rtxSeq);
     } else {
-      const length = this.#writeHeader(meta, seq, this.#ringTs[i], s.ssrc, now);
+      const length = this.#writeHeader(meta, seq, ts, s.ssrc, now);
       sent = this.#peer.send(length, payload, s.ssrc, this.#media.of(seq), seq);
     }
     if (sent === NOT_SENT) return false;

@@ -38,6 +38,18 @@ const PRIME_BATCH = 40;
 /** Interval between priming batches, ms (40 × 1,200 B / 4 ms ≈ 100 Mbit/s, ≈ 10× real time). */
 const PRIME_TICK_MS = 4;
 
+/** Per-packet counters of `/metrics`, looked up once. */
+const COUNTED = {
+  audio: { packets: metrics.packetsOut.cell("audio"), bytes: metrics.bytesOut.cell("audio") },
+  video: { packets: metrics.packetsOut.cell("video"), bytes: metrics.bytesOut.cell("video") },
+};
+const EGRESS = {
+  native: metrics.egressPackets.cell("native"),
+  nativeSrtp: metrics.egressPackets.cell("native-srtp"),
+  werift: metrics.egressPackets.cell("werift"),
+  dropped: metrics.egressDropped.cell(),
+};
+
 /** The sender fields werift sets once at negotiation; we change them when the source codec does. */
 interface SenderInternals {
   codec?: RTCRtpCodecParameters;
@@ -248,17 +260,18 @@ export class Subscription {
       this.#startedAt = undefined;
     }
     this.stats.packets[kind]++;
-    metrics.packetsOut.inc(kind);
-    metrics.bytesOut.inc(kind, rtp.payload.length);
+    const counted = COUNTED[kind];
+    counted.packets.n++;
+    counted.bytes.n += rtp.payload.length;
     if (!entry.fast) {
-      metrics.egressPackets.inc("werift");
+      EGRESS.werift.n++;
       entry.sender.sendRtp(rtp).catch(() => {});
       return;
     }
     const sent = entry.fast.send(rtp, entry.codec.target.payloadType, now);
-    if (sent === SENT_BY_SOCKET) metrics.egressPackets.inc("native");
-    else if (sent === SENT_BY_WERIFT) metrics.egressPackets.inc("native-srtp");
-    else metrics.egressDropped.inc();
+    if (sent === SENT_BY_SOCKET) EGRESS.native.n++;
+    else if (sent === SENT_BY_WERIFT) EGRESS.nativeSrtp.n++;
+    else EGRESS.dropped.n++;
   }
 
   /**

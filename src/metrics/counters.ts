@@ -22,6 +22,16 @@ export class Counter {
     else this.#values.set(labelValue, { n });
   }
 
+  /**
+   * The series `labelValue` as a cell to add to directly (`cell.n += k`): no lookup per add,
+   * for the media path's per-packet counts.
+   */
+  cell(labelValue = ""): { n: number } {
+    let cell = this.#values.get(labelValue);
+    if (!cell) this.#values.set(labelValue, cell = { n: 0 });
+    return cell;
+  }
+
   /** The current value of a series. */
   get(labelValue = ""): number {
     return this.#values.get(labelValue)?.n ?? 0;
