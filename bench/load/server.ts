@@ -73,8 +73,19 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     LOG_LEVEL: "warn",
     ...options.env,
   };
-  // only what Deno needs from the parent's environment: no stray ICE_SERVERS and the like
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR", "TMPDIR"]) {
+  // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like), and
+  // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path
+  for (
+    const name of [
+      "PATH",
+      "HOME",
+      "DENO_DIR",
+      "XDG_CACHE_HOME",
+      "NO_COLOR",
+      "TMPDIR",
+      "FAST_EGRESS",
+    ]
+  ) {
     const v = Deno.env.get(name);
     if (v !== undefined) env[name] ??= v;
   }
