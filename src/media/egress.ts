@@ -246,8 +246,6 @@ export class EgressStream {
   readonly #ringPayload: (Uint8Array | undefined)[];
   /** Per slot: sequence number, timestamp, marker | payload type, time sent (one cache line). */
   readonly #ring: Float64Array;
-  /** Packets that could not be sent (no consent, full socket buffer). */
-  dropped = 0;
 
   /**
    * @param peer the connection's fast path
@@ -264,11 +262,12 @@ export class EgressStream {
     this.#mask = ringSize - 1;
     this.#ringPayload = new Array(ringSize);
     this.#ring = new Float64Array(ringSize * 4).fill(-1);
-    // werift's sender reports read ntpTimestamp; derive it only when one is written
-    let written: bigint | undefined;
+    // werift's sender reports pair ntpTimestamp with rtpTimestamp: the wall-clock time of the
+    // last packet sent here, converted only when a report is written
+    let written = 0n;
     Object.defineProperty(s, "ntpTimestamp", {
       configurable: true,
-      get: () => written ?? ntpOf(this.#sentAtMs),
+      get: () => this.#sentAtMs > 0 ? ntpOf(this.#sentAtMs) : written,
       set: (value: bigint) => {
         written = value;
       },
@@ -309,10 +308,7 @@ export class EgressStream {
     ring[4 * i + 3] = now;
     const length = this.#writeHeader(meta, seq, ts, s.ssrc, now);
     const sent = this.#peer.send(length, payload, s.ssrc, this.#media.of(seq), seq);
-    if (sent === NOT_SENT) {
-      this.dropped++;
-      return sent;
-    }
+    if (sent === NOT_SENT) return sent;
     s.packetCount = (s.packetCount + 1) >>> 0;
     s.octetCount += payload.length;
     s.rtpTimestamp = ts;

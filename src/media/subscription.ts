@@ -1,6 +1,7 @@
 /**
  * A subscription: the media side of one WHEP session. It sends a feed's packets to one player,
- * rewritten per player (SSRC, payload type, sequence number and timestamp, by werift's sender),
+ * rewritten per player (SSRC, payload type, sequence number and timestamp: by the native path of
+ * egress.ts when it can open, else by werift's sender),
  * primes a new player from the keyframe cache, starts video only at a keyframe after a source
  * or layer change (with sequence numbers and timestamps continuing across it), answers NACKs
  * from a one-second history, and passes PLI / FIR up to the feed.
