@@ -17,7 +17,7 @@
  * @module
  */
 import type { RTCRtpSender, RtpPacket } from "werift";
-import { openNative } from "./native/libs.ts";
+import { type Native, openNative } from "./native/libs.ts";
 import { SrtpProtector } from "./native/srtp-protect.ts";
 import { DatagramWriter, descriptorOfUdpSocket, sockaddrIn } from "./native/datagram-writer.ts";
 import { answerNacks, SEND_HISTORY_MS } from "./send-history.ts";
@@ -78,6 +78,9 @@ export const SENT_BY_SOCKET = 1;
 /** Protected here, sent through werift's ICE connection (TURN, TCP, no descriptor found). */
 export const SENT_BY_WERIFT = 2;
 
+/** The opened native libraries. */
+type Libraries = Extract<Native, { ok: true }>;
+
 let writer: DatagramWriter | undefined;
 const peers = new WeakMap<object, PeerEgress>();
 
@@ -98,10 +101,12 @@ export class PeerEgress {
   #fd = -1;
   #name?: Uint8Array;
   #closed = false;
+  readonly #native: Libraries;
 
-  private constructor(dtls: DtlsTransport, w: DatagramWriter) {
+  private constructor(dtls: DtlsTransport, w: DatagramWriter, native: Libraries) {
     this.#dtls = dtls;
     this.#writer = w;
+    this.#native = native;
   }
 
   /**
@@ -115,7 +120,7 @@ export class PeerEgress {
     const known = peers.get(dtls);
     if (known) return known;
     writer ??= new DatagramWriter(native.libc);
-    const peer = new PeerEgress(dtls, writer);
+    const peer = new PeerEgress(dtls, writer, native);
     if (!peer.#rekey()) return undefined;
     peers.set(dtls, peer);
     return peer;
@@ -162,11 +167,10 @@ export class PeerEgress {
   }
 
   #rekey(): boolean {
-    const native = openNative();
     const context = this.#dtls.srtp?.localContext;
     const profile = this.#dtls.dtls?.srtp?.srtpProfile;
-    if (!native.ok || !context || profile === undefined) return false;
-    const protector = SrtpProtector.create(native.crypto, {
+    if (!context || profile === undefined) return false;
+    const protector = SrtpProtector.create(this.#native.crypto, {
       profile,
       key: context.srtpSessionKey,
       salt: context.srtpSessionSalt,
@@ -192,10 +196,7 @@ export class PeerEgress {
     } catch {
       return;
     }
-    const native = openNative();
-    const fd = name && native.ok
-      ? descriptorOfUdpSocket(native.libc, local.address, local.port)
-      : undefined;
+    const fd = name && descriptorOfUdpSocket(this.#native.libc, local.address, local.port);
     if (fd === undefined) return;
     this.#fd = fd;
     this.#name = name;

@@ -116,25 +116,14 @@ export function descriptorOfUdpSocket(
   if (!want) return undefined;
   const key = `${address}:${port}`;
   const name = new Uint8Array(16);
-  const length = new Uint32Array(1);
-  const type = new Int32Array(1);
-  const typeLength = new Uint32Array([4]);
+  const type = new Uint8Array(4); // int, little-endian
+  const length = new Uint8Array(4); // socklen_t, little-endian
   const matches = (fd: number) => {
     length[0] = 16;
-    typeLength[0] = 4;
-    if (libc.getsockname(fd, name, new Uint8Array(length.buffer)) !== 0) return false;
-    if (
-      libc.getsockopt(
-        fd,
-        SOL_SOCKET,
-        SO_TYPE,
-        new Uint8Array(type.buffer),
-        new Uint8Array(typeLength.buffer),
-      ) !== 0
-    ) {
-      return false;
-    }
-    if (type[0] !== SOCK_DGRAM || length[0] !== 16) return false;
+    if (libc.getsockname(fd, name, length) !== 0 || length[0] !== 16) return false;
+    length[0] = 4;
+    if (libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, type, length) !== 0) return false;
+    if (type[0] !== SOCK_DGRAM) return false;
     for (let i = 0; i < 8; i++) if (name[i] !== want[i]) return false;
     return true;
   };
