@@ -1,31 +1,36 @@
 /**
- * The fast egress path: RTP to one player written without werift's per-packet sender work.
- * For each packet the header is written in place into one scratch buffer (SSRC, payload type,
- * sequence number and timestamp rewritten; the player's mid and abs-send-time extensions), the
- * payload is encrypted straight from the source packet with an OpenSSL context kept per SRTP
- * session, and the three parts go out in one synchronous `sendmsg` on werift's own socket — no
- * clone, no promise, no copy (src/media/native/). werift still does ICE, DTLS, RTCP and the
- * sender reports, which read the counters kept here.
+ * The native egress path: RTP to players without werift's per-packet sender work. A packet for
+ * a player is queued on the player's connection ({@link PeerEgress.enqueue}: a few numbers and a
+ * reference, no copy); the queue is sent when the fan-out of the packet that arrived last is
+ * done and the publisher's socket holds nothing more ({@link settleEgress}), so a burst that
+ * arrives together (a keyframe from OBS or ffmpeg) leaves together, and a packet that arrives
+ * alone leaves at once. Sending a queue: each header is written, each payload encrypted
+ * straight from the source packet with the connection's OpenSSL context, and runs of packets
+ * of one size go to the kernel in one segmented `sendmsg` on werift's own socket
+ * (native/datagram-batch.ts). werift keeps ICE, DTLS, RTCP and the sender reports, which read
+ * the counters the streams keep (egress-stream.ts).
  *
- * Retransmissions (NACK) are answered from a ring of the last second of packets sent, in RTX
- * when negotiated. A player whose selected pair has no local descriptor (TURN, TCP) gets the
- * same protected packet through werift's connection.
- *
- * Used when {@link PeerEgress.for} returns one (Linux, `--allow-ffi`, libcrypto, an SRTP
- * profile handled here); otherwise the subscription keeps werift's sender.
+ * A player whose selected pair has no local descriptor (TURN, TCP) gets the same protected
+ * packets through werift's connection. Used when {@link PeerEgress.for} returns one (Linux,
+ * `--allow-ffi`, libcrypto, an SRTP profile handled here); otherwise the subscription keeps
+ * werift's sender.
  *
  * @module
  */
-import type { RTCRtpSender, RtpPacket } from "werift";
+import type { RTCRtpSender } from "werift";
 import { type Native, openNative } from "./native/libs.ts";
 import { SrtpProtector } from "./native/srtp-protect.ts";
-import { DatagramWriter, descriptorOfUdpSocket, sockaddrIn } from "./native/datagram-writer.ts";
-import { answerNacks, SEND_HISTORY_MS } from "./send-history.ts";
+import { DatagramWriter } from "./native/datagram-writer.ts";
+import { BATCH_BYTES, BATCH_SLOTS, DatagramBatch, SLOT_PAYLOAD } from "./native/datagram-batch.ts";
+import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
+import { metrics } from "../metrics/counters.ts";
 
-const MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid";
-const ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-/** Seconds between the NTP epoch (1900) and the Unix epoch. */
-const NTP_UNIX_OFFSET = 2_208_988_800;
+/** A queue not sent by {@link settleEgress} goes out after this long at the latest, ms. */
+export const BATCH_DEADLINE_MS = 5;
+/** Segmented sends refused on a route before it is sent datagram by datagram for good. */
+const REFUSALS_TOLERATED = 3;
+/** Header and tag bytes reckoned per queued packet (12-byte header, extensions, tag). */
+const PACKET_OVERHEAD = 64;
 
 interface SrtpContext {
   srtpSessionKey: Uint8Array;
@@ -33,43 +38,13 @@ interface SrtpContext {
   srtpSessionAuthTag: Uint8Array;
 }
 
-interface Pair {
-  remoteAddr: [string, number];
-  protocol: {
-    transport?: { closed?: boolean; socket?: { address(): { address: string; port: number } } };
-  };
-}
-
-interface Connection {
-  nominated?: Pair;
-  canSendApplicationData(): boolean;
-  send(data: Uint8Array): Promise<void>;
-}
-
 interface DtlsTransport {
   srtp?: { localContext?: SrtpContext };
   dtls?: { srtp?: { srtpProfile?: number } };
-  iceTransport: { connection: Connection };
+  iceTransport: { connection: IceConnection };
 }
 
-interface SenderInternals {
-  ssrc: number;
-  rtxSsrc: number;
-  rtxPayloadType?: number;
-  mid?: string;
-  headerExtensions: { uri: string; id: number }[];
-  packetCount: number;
-  octetCount: number;
-  rtpTimestamp: number;
-  ntpTimestamp: bigint;
-  retransmittedPacketsSent: number;
-  retransmittedBytesSent: number;
-  stopped: boolean;
-  dtlsTransport: DtlsTransport;
-  runRtcp(): void;
-}
-
-/** What {@link PeerEgress.send} did with a packet. */
+/** What {@link PeerEgress.sendNow} did with a packet. */
 export type Sent = 0 | 1 | 2;
 /** Dropped: no consent, closed, or the kernel's buffer was full. */
 export const NOT_SENT = 0;
@@ -78,11 +53,31 @@ export const SENT_BY_SOCKET = 1;
 /** Protected here, sent through werift's ICE connection (TURN, TCP, no descriptor found). */
 export const SENT_BY_WERIFT = 2;
 
+/** A stream whose packets wait in a connection's queue: it writes their headers at send time. */
+export interface QueuedStream {
+  /** The SSRC of its queued packets. */
+  readonly ssrc: number;
+  /** Writes a queued packet's header into `h`; returns its length. */
+  writeHeader(h: Uint8Array, meta: number, seq: number, ts: number, now: number): number;
+}
+
+/** Per-datagram counters of `/metrics`, looked up once. */
+const COUNTED = {
+  native: metrics.egressPackets.cell("native"),
+  nativeSrtp: metrics.egressPackets.cell("native-srtp"),
+  dropped: metrics.egressDropped.cell(),
+  calls: metrics.egressSends.cell(),
+};
+
 /** The opened native libraries. */
 type Libraries = Extract<Native, { ok: true }>;
 
 let writer: DatagramWriter | undefined;
+let batch: DatagramBatch | undefined;
 const peers = new WeakMap<object, PeerEgress>();
+/** Connections with packets queued, in the order they were queued. */
+const queued: PeerEgress[] = [];
+let deadline: ReturnType<typeof setTimeout> | undefined;
 
 /** What the process's egress path is, for the log, `/metrics` and the README. */
 export function egressPath(enabled: boolean): { native: boolean; reason?: string } {
@@ -91,58 +86,174 @@ export function egressPath(enabled: boolean): { native: boolean; reason?: string
   return native.ok ? { native: true } : { native: false, reason: native.reason };
 }
 
-/** The SRTP session and route of one player connection, shared by its audio and video. */
+/** Sends every connection's queue now. */
+export function flushEgress(): void {
+  if (deadline !== undefined) {
+    clearTimeout(deadline);
+    deadline = undefined;
+  }
+  const now = performance.now();
+  for (let i = 0; i < queued.length; i++) queued[i].flush(now);
+  queued.length = 0;
+}
+
+/**
+ * Called when a packet's fan-out is done: sends the queues unless `source` says more input is
+ * already waiting (the rest of a burst), in which case the packet that finds the socket empty
+ * sends them all, or the deadline does.
+ */
+export function settleEgress(source?: { inputWaiting(): boolean }): void {
+  if (queued.length === 0) return;
+  if (source?.inputWaiting()) return;
+  flushEgress();
+}
+
+/** The SRTP session, route and send queue of one player connection (its audio and video). */
 export class PeerEgress {
   readonly #dtls: DtlsTransport;
+  readonly #native: Libraries;
   readonly #writer: DatagramWriter;
+  readonly #batch: DatagramBatch;
   #srtp?: object;
   #protector?: SrtpProtector;
-  #pair?: Pair;
+  #pair?: IcePair;
   #fd = -1;
   #name?: Uint8Array;
   #closed = false;
-  readonly #native: Libraries;
+  #refusals = 0;
+  // the queue: streams, payloads, and per packet marker | payload type, seq, timestamp, ROC
+  readonly #streams: QueuedStream[] = [];
+  readonly #payloads: Uint8Array[] = [];
+  readonly #numbers = new Float64Array(BATCH_SLOTS * 4);
+  #count = 0;
+  #bytes = 0;
 
-  private constructor(dtls: DtlsTransport, w: DatagramWriter, native: Libraries) {
+  private constructor(dtls: DtlsTransport, native: Libraries) {
     this.#dtls = dtls;
-    this.#writer = w;
     this.#native = native;
+    writer ??= new DatagramWriter(native.libc);
+    batch ??= new DatagramBatch(native.libc);
+    this.#writer = writer;
+    this.#batch = batch;
   }
 
   /**
-   * The fast path for `sender`'s connection, once DTLS is done, or undefined when it cannot be
-   * used (no native libraries, an SRTP profile not handled here).
+   * The native path for `sender`'s connection, once DTLS is done, or undefined when it cannot
+   * be used (no native libraries, an SRTP profile not handled here).
    */
   static for(sender: RTCRtpSender): PeerEgress | undefined {
     const native = openNative();
     if (!native.ok) return undefined;
-    const dtls = (sender as unknown as SenderInternals).dtlsTransport;
+    const dtls = (sender as unknown as { dtlsTransport: DtlsTransport }).dtlsTransport;
     const known = peers.get(dtls);
     if (known) return known;
-    writer ??= new DatagramWriter(native.libc);
-    const peer = new PeerEgress(dtls, writer, native);
+    const peer = new PeerEgress(dtls, native);
     if (!peer.#rekey()) return undefined;
     peers.set(dtls, peer);
     return peer;
   }
 
-  /** The shared scratch buffers the caller writes the header into. */
+  /** The scratch buffers {@link sendNow}'s caller writes the header into. */
   get writer(): DatagramWriter {
     return this.#writer;
   }
 
+  /** Queues one packet of `stream` (see {@link QueuedStream}); sent by the next flush. */
+  enqueue(
+    stream: QueuedStream,
+    meta: number,
+    seq: number,
+    ts: number,
+    roc: number,
+    payload: Uint8Array,
+  ): void {
+    if (this.#closed) return;
+    const length = payload.length;
+    if (length > SLOT_PAYLOAD) {
+      // too long for a slot: after what is queued, on its own
+      this.flush(performance.now());
+      const n = stream.writeHeader(this.#writer.header, meta, seq, ts, performance.now());
+      this.#count1(this.sendNow(n, payload, stream.ssrc, roc, seq));
+      return;
+    }
+    if (this.#count === BATCH_SLOTS || this.#bytes + length + PACKET_OVERHEAD > BATCH_BYTES) {
+      this.flush(performance.now());
+    }
+    const k = this.#count++;
+    this.#bytes += length + PACKET_OVERHEAD;
+    this.#streams[k] = stream;
+    this.#payloads[k] = payload;
+    const numbers = this.#numbers;
+    numbers[4 * k] = meta;
+    numbers[4 * k + 1] = seq;
+    numbers[4 * k + 2] = ts;
+    numbers[4 * k + 3] = roc;
+    if (k === 0) {
+      queued.push(this);
+      deadline ??= setTimeout(flushEgress, BATCH_DEADLINE_MS);
+    }
+  }
+
+  /** Protects and sends the queued packets (runs of one size in one segmented send). */
+  flush(now: number): void {
+    const count = this.#count;
+    if (count === 0) return;
+    this.#count = 0;
+    this.#bytes = 0;
+    if (!this.#ready()) {
+      COUNTED.dropped.n += count;
+      return;
+    }
+    const b = this.#batch;
+    const protector = this.#protector!;
+    const tagLength = protector.tagLength;
+    const numbers = this.#numbers;
+    let ready = 0;
+    for (let k = 0; k < count; k++) {
+      const stream = this.#streams[k];
+      const payload = this.#payloads[k];
+      const meta = numbers[4 * k];
+      const seq = numbers[4 * k + 1];
+      const h = b.headers[ready];
+      const length = stream.writeHeader(h, meta, seq, numbers[4 * k + 2], now);
+      const ct = b.ciphertexts[ready];
+      if (
+        !protector.protect(
+          h,
+          length,
+          payload,
+          ct,
+          b.tags[ready],
+          stream.ssrc,
+          numbers[4 * k + 3],
+          seq,
+        )
+      ) {
+        COUNTED.dropped.n++;
+        continue;
+      }
+      b.setLengths(ready++, length, payload.length, tagLength);
+    }
+    if (ready === 0) return;
+    if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
+      const result = b.send(this.#fd, this.#name!, ready, this.#refusals < REFUSALS_TOLERATED);
+      if (result.segmentationRefused) this.#refusals++;
+      COUNTED.native.n += result.sent;
+      COUNTED.dropped.n += ready - result.sent;
+      COUNTED.calls.n += result.calls;
+      return;
+    }
+    const connection = this.#dtls.iceTransport.connection;
+    for (let k = 0; k < ready; k++) connection.send(b.concat(k)).catch(() => {});
+    COUNTED.nativeSrtp.n += ready;
+  }
+
   /**
-   * Protects and sends the packet whose header is in `writer.header[0, headerLength)`:
-   * {@link SENT_BY_SOCKET} (`sendmsg`), {@link SENT_BY_WERIFT} (through werift's ICE connection:
-   * TURN, TCP or a socket not found), or {@link NOT_SENT} (no consent, closed, buffer full).
+   * Protects and sends at once the packet whose header is in `writer.header[0, headerLength)`
+   * (retransmissions): {@link SENT_BY_SOCKET}, {@link SENT_BY_WERIFT} or {@link NOT_SENT}.
    */
-  send(headerLength: number, payload: Uint8Array, ssrc: number, roc: number, seq: number): Sent {
-    const dtls = this.#dtls;
-    if (this.#closed) return NOT_SENT;
-    if (dtls.srtp !== this.#srtp && !this.#rekey()) return NOT_SENT;
-    const connection = dtls.iceTransport.connection;
-    if (!connection.canSendApplicationData()) return NOT_SENT;
-    if (connection.nominated !== this.#pair) this.#route(connection.nominated);
+  sendNow(headerLength: number, payload: Uint8Array, ssrc: number, roc: number, seq: number): Sent {
+    if (!this.#ready()) return NOT_SENT;
     const w = this.#writer;
     const protector = this.#protector!;
     if (!protector.protect(w.header, headerLength, payload, w.ciphertext, w.tag, ssrc, roc, seq)) {
@@ -150,20 +261,40 @@ export class PeerEgress {
     }
     const tagLength = protector.tagLength;
     if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
+      COUNTED.calls.n++;
       const sent = w.send(this.#fd, this.#name!, headerLength, payload.length, tagLength);
       return sent ? SENT_BY_SOCKET : NOT_SENT;
     }
+    const connection = this.#dtls.iceTransport.connection;
     connection.send(w.concat(headerLength, payload.length, tagLength)).catch(() => {});
     return SENT_BY_WERIFT;
   }
 
-  /** Frees the cipher contexts; later sends are dropped. */
+  /** Frees the cipher contexts; later packets are dropped. */
   close(): void {
     this.#closed = true;
+    this.#count = 0;
     this.#protector?.close();
     this.#protector = undefined;
     this.#fd = -1;
     peers.delete(this.#dtls);
+  }
+
+  #count1(sent: Sent): void {
+    if (sent === SENT_BY_SOCKET) COUNTED.native.n++;
+    else if (sent === SENT_BY_WERIFT) COUNTED.nativeSrtp.n++;
+    else COUNTED.dropped.n++;
+  }
+
+  /** Keys and route are current and ICE consent holds. */
+  #ready(): boolean {
+    if (this.#closed) return false;
+    const dtls = this.#dtls;
+    if (dtls.srtp !== this.#srtp && !this.#rekey()) return false;
+    const connection = dtls.iceTransport.connection;
+    if (!connection.canSendApplicationData()) return false;
+    if (connection.nominated !== this.#pair) this.#route(connection.nominated);
+    return true;
   }
 
   #rekey(): boolean {
@@ -183,250 +314,11 @@ export class PeerEgress {
     return true;
   }
 
-  #route(pair: Pair | undefined): void {
+  #route(pair: IcePair | undefined): void {
     this.#pair = pair;
-    this.#fd = -1;
-    this.#name = undefined;
-    const socket = pair?.protocol.transport?.socket;
-    if (!pair || !socket) return;
-    const name = sockaddrIn(pair.remoteAddr[0], pair.remoteAddr[1]);
-    let local: { address: string; port: number };
-    try {
-      local = socket.address();
-    } catch {
-      return;
-    }
-    const fd = name && descriptorOfUdpSocket(this.#native.libc, local.address, local.port);
-    if (fd === undefined) return;
-    this.#fd = fd;
-    this.#name = name;
+    this.#refusals = 0;
+    const socket = pairSocket(this.#native.libc, pair);
+    this.#fd = socket?.fd ?? -1;
+    this.#name = socket?.name;
   }
-}
-
-/** Rollover counter of one outgoing SSRC (RFC 3711 §3.3.1), from the sequence numbers sent. */
-export class Rollover {
-  #highest = -1;
-  #roc = 0;
-
-  /** The ROC of `seq`, advancing the state when `seq` is the newest. */
-  of(seq: number): number {
-    if (this.#highest < 0) {
-      this.#highest = seq;
-      return 0;
-    }
-    const ahead = (seq - this.#highest) & 0xffff;
-    if (ahead !== 0 && ahead < 0x8000) {
-      if (seq < this.#highest) this.#roc = (this.#roc + 1) >>> 0;
-      this.#highest = seq;
-      return this.#roc;
-    }
-    return seq > this.#highest ? (this.#roc - 1) >>> 0 : this.#roc;
-  }
-}
-
-/** One sender's stream to a player on the fast path. */
-export class EgressStream {
-  readonly #peer: PeerEgress;
-  readonly #sender: SenderInternals;
-  /** Header extension block written after the 12-byte header (empty for none). */
-  readonly #extensions: Uint8Array;
-  /** Offset of abs-send-time's 3 bytes inside the header, or -1. */
-  readonly #absAt: number;
-  readonly #media = new Rollover();
-  readonly #rtx = new Rollover();
-  #rtxSeq = Math.floor(Math.random() * 0x10000);
-  #seqOffset = 0;
-  #tsOffset = 0;
-  #lastSeq = -1;
-  #lastTs = 0;
-  #pendingStep = 0;
-  #sentAtMs = 0;
-  #started = false;
-  // the last second of packets, by outgoing sequence number
-  readonly #mask: number;
-  readonly #ringPayload: (Uint8Array | undefined)[];
-  /** Per slot: sequence number, timestamp, marker | payload type, time sent (one cache line). */
-  readonly #ring: Float64Array;
-
-  /**
-   * @param peer the connection's fast path
-   * @param sender werift's sender (its SSRCs, extensions and RTCP)
-   * @param ringSize packets kept for retransmission (a power of two, ≥ a second's worth)
-   */
-  constructor(peer: PeerEgress, sender: RTCRtpSender, ringSize = 2048) {
-    this.#peer = peer;
-    const s = sender as unknown as SenderInternals;
-    this.#sender = s;
-    const { block, absAt } = extensionBlock(s);
-    this.#extensions = block;
-    this.#absAt = absAt < 0 ? -1 : 12 + absAt;
-    this.#mask = ringSize - 1;
-    this.#ringPayload = new Array(ringSize);
-    this.#ring = new Float64Array(ringSize * 4).fill(-1);
-    // werift's sender reports pair ntpTimestamp with rtpTimestamp: the wall-clock time of the
-    // last packet sent here, converted only when a report is written
-    let written = 0n;
-    Object.defineProperty(s, "ntpTimestamp", {
-      configurable: true,
-      get: () => this.#sentAtMs > 0 ? ntpOf(this.#sentAtMs) : written,
-      set: (value: bigint) => {
-        written = value;
-      },
-    });
-    answerNacks(sender, (seq) => this.#retransmit(seq));
-  }
-
-  /** The next packet continues the sequence numbers, its timestamp `step` ticks after the last. */
-  continueWith(step: number): void {
-    this.#pendingStep = step;
-  }
-
-  /** Sends `rtp` with payload type `payloadType`; `now` is `performance.now()`. */
-  send(rtp: RtpPacket, payloadType: number, now: number): Sent {
-    const s = this.#sender;
-    if (s.stopped) return NOT_SENT;
-    const header = rtp.header;
-    if (this.#pendingStep > 0) {
-      if (this.#lastSeq >= 0) {
-        this.#seqOffset = (this.#lastSeq + 1 - header.sequenceNumber) & 0xffff;
-        this.#tsOffset = (this.#lastTs + this.#pendingStep - header.timestamp) >>> 0;
-      }
-      this.#pendingStep = 0;
-    }
-    const seq = (header.sequenceNumber + this.#seqOffset) & 0xffff;
-    const ts = (header.timestamp + this.#tsOffset) >>> 0;
-    this.#lastSeq = seq;
-    this.#lastTs = ts;
-    this.#sentAtMs = now;
-    const payload = rtp.payload;
-    const meta = (header.marker ? 0x80 : 0) | payloadType;
-    const i = seq & this.#mask;
-    this.#ringPayload[i] = payload;
-    const ring = this.#ring;
-    ring[4 * i] = seq;
-    ring[4 * i + 1] = ts;
-    ring[4 * i + 2] = meta;
-    ring[4 * i + 3] = now;
-    const length = this.#writeHeader(meta, seq, ts, s.ssrc, now);
-    const sent = this.#peer.send(length, payload, s.ssrc, this.#media.of(seq), seq);
-    if (sent === NOT_SENT) return sent;
-    s.packetCount = (s.packetCount + 1) >>> 0;
-    s.octetCount += payload.length;
-    s.rtpTimestamp = ts;
-    if (!this.#started) {
-      this.#started = true;
-      s.runRtcp();
-    }
-    return sent;
-  }
-
-  /** Answers a NACK for outgoing `seq` from the ring; false when it is gone or too old. */
-  #retransmit(seq: number): boolean {
-    const i = seq & this.#mask;
-    const payload = this.#ringPayload[i];
-    const now = performance.now();
-    const ring = this.#ring;
-    if (ring[4 * i] !== seq || !payload || now - ring[4 * i + 3] > SEND_HISTORY_MS) {
-      return false;
-    }
-    const s = this.#sender;
-    const meta = ring[4 * i + 2];
-    const ts = ring[4 * i + 1];
-    let sent: Sent;
-    if (s.rtxPayloadType !== undefined) {
-      // RFC 4588: original sequence number, then the original payload
-      const body = new Uint8Array(payload.length + 2);
-      body[0] = seq >>> 8;
-      body[1] = seq & 0xff;
-      body.set(payload, 2);
-      const rtxSeq = this.#rtxSeq;
-      this.#rtxSeq = (rtxSeq + 1) & 0xffff;
-      const length = this.#writeHeader(
-        (meta & 0x80) | s.rtxPayloadType,
-        rtxSeq,
-        ts,
-        s.rtxSsrc,
-        now,
-      );
-      sent = this.#peer.send(length, body, s.rtxSsrc, this.#rtx.of(rtxSeq), rtxSeq);
-    } else {
-      const length = this.#writeHeader(meta, seq, ts, s.ssrc, now);
-      sent = this.#peer.send(length, payload, s.ssrc, this.#media.of(seq), seq);
-    }
-    if (sent === NOT_SENT) return false;
-    s.retransmittedPacketsSent++;
-    s.retransmittedBytesSent += payload.length;
-    return true;
-  }
-
-  /** Writes the header into the shared scratch buffer; returns its length. */
-  #writeHeader(meta: number, seq: number, ts: number, ssrc: number, now: number): number {
-    const h = this.#peer.writer.header;
-    const ext = this.#extensions;
-    h[0] = ext.length > 0 ? 0x90 : 0x80;
-    h[1] = meta;
-    h[2] = seq >>> 8;
-    h[3] = seq & 0xff;
-    h[4] = ts >>> 24;
-    h[5] = (ts >>> 16) & 0xff;
-    h[6] = (ts >>> 8) & 0xff;
-    h[7] = ts & 0xff;
-    h[8] = ssrc >>> 24;
-    h[9] = (ssrc >>> 16) & 0xff;
-    h[10] = (ssrc >>> 8) & 0xff;
-    h[11] = ssrc & 0xff;
-    if (ext.length === 0) return 12;
-    h.set(ext, 12);
-    const at = this.#absAt;
-    if (at > 0) {
-      // abs-send-time: 6.18 fixed-point seconds, 24 bits (the NTP epoch is a multiple of 64 s)
-      const abs = Math.floor(((performance.timeOrigin + now) / 1000) * 262_144) & 0xffffff;
-      h[at] = abs >>> 16;
-      h[at + 1] = (abs >>> 8) & 0xff;
-      h[at + 2] = abs & 0xff;
-    }
-    return 12 + ext.length;
-  }
-}
-
-/**
- * The header extension block werift's sender would write for this sender: mid (when it has
- * one) and abs-send-time (value filled per packet), by id, one-byte form (RFC 8285) or
- * two-byte form when an id is above 14.
- */
-function extensionBlock(s: SenderInternals): { block: Uint8Array; absAt: number } {
-  const elements: { id: number; data: Uint8Array; abs: boolean }[] = [];
-  for (const e of s.headerExtensions ?? []) {
-    if (e.uri === MID_URI && s.mid) {
-      elements.push({ id: e.id, data: new TextEncoder().encode(s.mid), abs: false });
-    } else if (e.uri === ABS_SEND_TIME_URI) {
-      elements.push({ id: e.id, data: new Uint8Array(3), abs: true });
-    }
-  }
-  if (elements.length === 0) return { block: new Uint8Array(0), absAt: -1 };
-  elements.sort((a, b) => a.id - b.id);
-  const twoByte = elements.some((e) => e.id > 14 || e.data.length > 16);
-  const bytes: number[] = [];
-  let absAt = -1;
-  for (const e of elements) {
-    if (twoByte) bytes.push(e.id, e.data.length);
-    else bytes.push((e.id << 4) | (e.data.length - 1));
-    if (e.abs) absAt = 4 + bytes.length;
-    bytes.push(...e.data);
-  }
-  while (bytes.length % 4) bytes.push(0);
-  const words = bytes.length / 4;
-  const profile = twoByte ? [0x10, 0x00] : [0xbe, 0xde];
-  return {
-    block: new Uint8Array([...profile, words >>> 8, words & 0xff, ...bytes]),
-    absAt,
-  };
-}
-
-/** The 64-bit NTP time of `performance.now()` value `ms`. */
-function ntpOf(ms: number): bigint {
-  const unix = (performance.timeOrigin + ms) / 1000;
-  const seconds = Math.floor(unix);
-  const fraction = Math.floor((unix - seconds) * 0x1_0000_0000);
-  return (BigInt(seconds + NTP_UNIX_OFFSET) << 32n) | BigInt(fraction);
 }

@@ -10,6 +10,7 @@ import type { Codec } from "../sdp/offer.ts";
 import { Emitter } from "../events.ts";
 import type { Kind, Publication } from "./publication.ts";
 import type { Subscription } from "./subscription.ts";
+import { settleEgress } from "./egress.ts";
 
 /** Shortest interval between two keyframe requests for one layer, ms. */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 500;
@@ -57,6 +58,7 @@ export class Feed {
       const rid = layer?.rid ?? "";
       const now = performance.now(); // one clock read per packet, not one per player
       for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
+      settleEgress(publication);
     });
     for (const sub of this.#subscribers) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one

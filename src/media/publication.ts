@@ -14,6 +14,9 @@ import { type MediaOptions, Peer } from "./peer.ts";
 import { answerSimulcast } from "../sdp/simulcast.ts";
 import { DomainError } from "../errors.ts";
 import { metrics } from "../metrics/counters.ts";
+import { openNative } from "./native/libs.ts";
+import { IngressProbe } from "./ingress-probe.ts";
+import type { IceConnection } from "./ice-socket.ts";
 
 /** Audio or video. */
 export type Kind = "audio" | "video";
@@ -83,10 +86,13 @@ export class Publication {
   #receiver?: RTCRtpReceiver;
   #wanted = new Set<string>();
   #payloadTypes = new Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }>();
+  #probe?: IngressProbe;
+  #fastEgress: boolean;
 
   /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
   constructor(options: MediaOptions, offer: ParsedSdp) {
     this.#offer = offer;
+    this.#fastEgress = options.fastEgress === true;
     const codecs = ingestCodecs(offer);
     this.codecs = { audio: codecs.audio[0], video: codecs.video[0] };
     for (const kind of ["audio", "video"] as const) {
@@ -106,6 +112,7 @@ export class Publication {
     }
     this.peer = new Peer(options, codecs);
     this.peer.pc.ontrack = ({ track, receiver }) => {
+      this.#probe ??= this.#probeFor(receiver);
       if (track.kind !== "video") {
         track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, ""));
         return;
@@ -129,6 +136,14 @@ export class Publication {
   /** The video layers, highest bitrate first. */
   layerInfo(): LayerInfo[] {
     return [...this.layers.values()].map((l) => l.info()).sort((a, b) => b.bitrate - a.bitrate);
+  }
+
+  /**
+   * True when the publisher's socket already holds more datagrams (the rest of a burst), so
+   * the players' send queues can wait for them (egress.ts). False when unknown.
+   */
+  inputWaiting(): boolean {
+    return this.#probe?.waiting() ?? false;
   }
 
   /** Sends every packet from now on to `sink` (one sink at a time). */
@@ -158,6 +173,15 @@ export class Publication {
   close(): Promise<void> {
     this.#sink = undefined;
     return this.peer.close();
+  }
+
+  #probeFor(receiver: RTCRtpReceiver): IngressProbe | undefined {
+    const native = this.#fastEgress ? openNative() : undefined;
+    if (!native?.ok) return undefined;
+    const dtls = receiver.dtlsTransport as unknown as {
+      iceTransport: { connection: IceConnection };
+    };
+    return new IngressProbe(native.libc, dtls.iceTransport.connection);
   }
 
   #receive(rtp: RtpPacket, rid: string): void {

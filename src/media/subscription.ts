@@ -24,7 +24,8 @@ import type { Kind, Publication } from "./publication.ts";
 import type { LayerInfo } from "./layer.ts";
 import { chooseLayer } from "./layer-choice.ts";
 import { SendHistory } from "./send-history.ts";
-import { EgressStream, PeerEgress, SENT_BY_SOCKET, SENT_BY_WERIFT } from "./egress.ts";
+import { flushEgress, PeerEgress } from "./egress.ts";
+import { EgressStream } from "./egress-stream.ts";
 import { metrics } from "../metrics/counters.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
@@ -45,8 +46,6 @@ const COUNTED = {
   video: { packets: metrics.packetsOut.cell("video"), bytes: metrics.bytesOut.cell("video") },
 };
 const EGRESS = {
-  native: metrics.egressPackets.cell("native"),
-  nativeSrtp: metrics.egressPackets.cell("native-srtp"),
   werift: metrics.egressPackets.cell("werift"),
   dropped: metrics.egressDropped.cell(),
 };
@@ -269,10 +268,8 @@ export class Subscription {
       entry.sender.sendRtp(rtp).catch(() => {});
       return;
     }
-    const sent = entry.fast.send(rtp, entry.codec.target.payloadType, now);
-    if (sent === SENT_BY_SOCKET) EGRESS.native.n++;
-    else if (sent === SENT_BY_WERIFT) EGRESS.nativeSrtp.n++;
-    else EGRESS.dropped.n++;
+    // queued on the connection; the feed sends the queues when the packet's fan-out is done
+    if (!entry.fast.send(rtp, entry.codec.target.payloadType, now)) EGRESS.dropped.n++;
   }
 
   /**
@@ -306,6 +303,7 @@ export class Subscription {
     for (const { rtp, codec } of priming.queue.splice(0, PRIME_BATCH)) {
       this.#forward("video", video, rtp, codec, performance.now());
     }
+    flushEgress();
     if (priming.queue.length === 0) {
       this.#priming = undefined;
       return;

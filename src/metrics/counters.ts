@@ -108,6 +108,10 @@ export const metrics = {
     "RTP packets sent to players, by path (native: OpenSSL + sendmsg; native-srtp: OpenSSL, then werift's ICE connection; werift: its sender).",
     "path",
   ),
+  egressSends: new Counter(
+    "sfu_egress_send_calls_total",
+    "sendmsg calls of the native path (a run of equal-size packets to one player is one call).",
+  ),
   egressDropped: new Counter(
     "sfu_egress_dropped_total",
     "RTP packets the native path could not send (no ICE consent, socket buffer full).",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Rollover } from "../../src/media/egress.ts";
+import { Rollover } from "../../src/media/egress-stream.ts";
 
 Deno.test("Rollover: the SRTP rollover counter follows the sequence numbers sent", () => {
   const r = new Rollover();

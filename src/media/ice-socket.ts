@@ -1,0 +1,49 @@
+/**
+ * The local UDP descriptor behind a werift ICE candidate pair, for the native paths (egress
+ * sends on it, the ingress probe asks it how much is waiting). werift keeps its sockets inside
+ * `node:dgram`; the descriptor is found by its bound address (native/datagram-writer.ts).
+ *
+ * @module
+ */
+import type { Libc } from "./native/libs.ts";
+import { descriptorOfUdpSocket, sockaddrIn } from "./native/datagram-writer.ts";
+
+/** werift's nominated candidate pair, as far as the native paths read it. */
+export interface IcePair {
+  remoteAddr: [string, number];
+  protocol: {
+    transport?: { closed?: boolean; socket?: { address(): { address: string; port: number } } };
+  };
+}
+
+/** werift's ICE connection, as far as the native paths read it. */
+export interface IceConnection {
+  nominated?: IcePair;
+  canSendApplicationData(): boolean;
+  send(data: Uint8Array): Promise<void>;
+}
+
+/** A pair's local descriptor and its remote address as a `sockaddr_in`. */
+export interface PairSocket {
+  fd: number;
+  name: Uint8Array;
+}
+
+/**
+ * The descriptor of `pair`'s local UDP socket and the remote `sockaddr_in`, or undefined when
+ * there is none (TURN, TCP, IPv6, a socket not found).
+ */
+export function pairSocket(libc: Libc, pair: IcePair | undefined): PairSocket | undefined {
+  const socket = pair?.protocol.transport?.socket;
+  if (!pair || !socket) return undefined;
+  const name = sockaddrIn(pair.remoteAddr[0], pair.remoteAddr[1]);
+  if (!name) return undefined;
+  let local: { address: string; port: number };
+  try {
+    local = socket.address();
+  } catch {
+    return undefined;
+  }
+  const fd = descriptorOfUdpSocket(libc, local.address, local.port);
+  return fd === undefined ? undefined : { fd, name };
+}

@@ -1,0 +1,43 @@
+/**
+ * Tells whether a publisher's socket already holds more datagrams (`ioctl(FIONREAD)` on the
+ * descriptor of its nominated ICE pair). The egress batch uses it to send a burst's packets
+ * together when the burst is still arriving, and at once when it is not: no timer, no delay
+ * added to a packet that arrives alone.
+ *
+ * @module
+ */
+import type { Libc } from "./native/libs.ts";
+import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
+
+const FIONREAD = 0x541bn;
+
+/** The probe of one publisher connection. */
+export class IngressProbe {
+  readonly #libc: Libc;
+  readonly #connection: IceConnection;
+  readonly #count = new Uint8Array(4);
+  #pair?: IcePair;
+  #fd = -1;
+
+  /**
+   * @param libc the opened libc
+   * @param connection werift's ICE connection of the publisher
+   */
+  constructor(libc: Libc, connection: IceConnection) {
+    this.#libc = libc;
+    this.#connection = connection;
+  }
+
+  /** True when the publisher's socket has a datagram waiting to be read. */
+  waiting(): boolean {
+    const pair = this.#connection.nominated;
+    if (pair !== this.#pair) {
+      this.#pair = pair;
+      this.#fd = pairSocket(this.#libc, pair)?.fd ?? -1;
+    }
+    if (this.#fd < 0) return false;
+    const count = this.#count;
+    if (this.#libc.ioctl(this.#fd, FIONREAD, count) !== 0) return false;
+    return (count[0] | count[1] | count[2] | count[3]) !== 0;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Sends a batch of protected RTP packets to one destination with as few system calls as the
+ * kernel allows: a run of packets of one size (the last of a run may be shorter) goes out in
+ * one `sendmsg` with UDP generic segmentation offload (`UDP_SEGMENT`, Linux ≥ 4.18), which the
+ * kernel splits into the same datagrams it would have sent one by one. On loopback this
+ * measured 1.2 µs per datagram against 4.6 µs for one `sendto` each (the same 24 × 1,200-byte
+ * bursts to 100 sockets; bench/README.md). When a route refuses segmentation (no checksum
+ * offload, a path MTU below the segment size) the run is sent datagram by datagram and the
+ * caller is told, so it stops asking.
+ *
+ * Each packet occupies a slot: header, ciphertext and tag are three scatter-gather parts, so a
+ * payload is encrypted straight into its slot and nothing is copied before the kernel's copy.
+ *
+ * @module
+ */
+import type { Libc } from "./libs.ts";
+
+/** Packets in one batch (the kernel's limit of segments per send is 64). */
+export const BATCH_SLOTS = 64;
+/** Largest ciphertext a slot holds; a longer packet is sent on its own. */
+export const SLOT_PAYLOAD = 2048;
+/** Largest UDP payload of one send (65,535 − IPv4 and UDP headers). */
+export const BATCH_BYTES = 65_507;
+
+const HEADER_ROOM = 256;
+const TAG_ROOM = 32;
+const MSG_DONTWAIT = 0x40;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
+const TWO_32 = 0x1_0000_0000;
+
+/** What a {@link DatagramBatch.send} did. */
+export interface BatchResult {
+  /** Datagrams the kernel took. */
+  sent: number;
+  /** System calls made. */
+  calls: number;
+  /** True when a segmented send was refused but datagram-by-datagram sends went through. */
+  segmentationRefused: boolean;
+}
+
+/** The process's one batch of slots (the event loop is single-threaded). */
+export class DatagramBatch {
+  /** Per slot: room for the RTP header. */
+  readonly headers: Uint8Array[] = [];
+  /** Per slot: room for the ciphertext ({@link SLOT_PAYLOAD} bytes). */
+  readonly ciphertexts: Uint8Array[] = [];
+  /** Per slot: room for the authentication tag. */
+  readonly tags: Uint8Array[] = [];
+  /** Per slot: the datagram's length, set by {@link setLengths}. */
+  readonly #lengths = new Int32Array(BATCH_SLOTS);
+  readonly #libc: Libc;
+  readonly #iov: DataView;
+  readonly #iovAddress: number;
+  readonly #msg = new Uint8Array(new ArrayBuffer(56));
+  readonly #msgView: DataView;
+  readonly #name = new Uint8Array(new ArrayBuffer(16));
+  readonly #control = new DataView(new ArrayBuffer(24));
+  readonly #controlAddress: number;
+  readonly #result: BatchResult = { sent: 0, calls: 0, segmentationRefused: false };
+
+  /** @param libc the opened libc. */
+  constructor(libc: Libc) {
+    this.#libc = libc;
+    const headers = new ArrayBuffer(HEADER_ROOM * BATCH_SLOTS);
+    const ciphertexts = new ArrayBuffer(SLOT_PAYLOAD * BATCH_SLOTS);
+    const tags = new ArrayBuffer(TAG_ROOM * BATCH_SLOTS);
+    const iov = new ArrayBuffer(48 * BATCH_SLOTS);
+    this.#iov = new DataView(iov);
+    this.#iovAddress = addressOf(iov);
+    for (let k = 0; k < BATCH_SLOTS; k++) {
+      this.headers.push(new Uint8Array(headers, HEADER_ROOM * k, HEADER_ROOM));
+      this.ciphertexts.push(new Uint8Array(ciphertexts, SLOT_PAYLOAD * k, SLOT_PAYLOAD));
+      this.tags.push(new Uint8Array(tags, TAG_ROOM * k, TAG_ROOM));
+      setPointer(this.#iov, 48 * k, addressOf(headers) + HEADER_ROOM * k);
+      setPointer(this.#iov, 48 * k + 16, addressOf(ciphertexts) + SLOT_PAYLOAD * k);
+      setPointer(this.#iov, 48 * k + 32, addressOf(tags) + TAG_ROOM * k);
+    }
+    // cmsghdr: cmsg_len = CMSG_LEN(2) = 18, cmsg_level, cmsg_type, then the u16 segment size
+    this.#control.setUint32(0, 18, true);
+    this.#control.setInt32(8, SOL_UDP, true);
+    this.#control.setInt32(12, UDP_SEGMENT, true);
+    this.#controlAddress = addressOf(this.#control.buffer as ArrayBuffer);
+    this.#msgView = new DataView(this.#msg.buffer);
+    setPointer(this.#msgView, 0, addressOf(this.#name.buffer as ArrayBuffer)); // msg_name
+    this.#msgView.setUint32(8, 16, true); // msg_namelen
+  }
+
+  /** Records slot `k`'s three lengths (header, ciphertext, tag). */
+  setLengths(k: number, header: number, payload: number, tag: number): void {
+    const iov = this.#iov;
+    iov.setUint32(48 * k + 8, header, true);
+    iov.setUint32(48 * k + 24, payload, true);
+    iov.setUint32(48 * k + 40, tag, true);
+    this.#lengths[k] = header + payload + tag;
+  }
+
+  /** The length of slot `k`'s datagram. */
+  length(k: number): number {
+    return this.#lengths[k];
+  }
+
+  /**
+   * Sends slots `[0, count)` from descriptor `fd` to `name` (a 16-byte `sockaddr_in`), in order,
+   * runs of equal length segmented in one call when `segment` is true. The result object is
+   * reused by the next call.
+   */
+  send(fd: number, name: Uint8Array, count: number, segment: boolean): BatchResult {
+    this.#name.set(name);
+    const result = this.#result;
+    result.sent = 0;
+    result.calls = 0;
+    result.segmentationRefused = false;
+    const lengths = this.#lengths;
+    let start = 0;
+    while (start < count) {
+      const size = lengths[start];
+      let end = start + 1;
+      let total = size;
+      if (segment) {
+        while (end < count && lengths[end] === size && total + size <= BATCH_BYTES) {
+          total += size;
+          end++;
+        }
+        // the last segment of a send may be shorter than the others
+        if (end < count && lengths[end] < size && total + lengths[end] <= BATCH_BYTES) {
+          total += lengths[end];
+          end++;
+        }
+      }
+      result.calls++;
+      if (this.#sendRun(fd, start, end, end - start > 1 ? size : 0) === total) {
+        result.sent += end - start;
+      } else if (end - start > 1) {
+        // refused as a whole (no segmentation on this route, or a full buffer): one by one
+        let alone = 0;
+        for (let k = start; k < end; k++) {
+          result.calls++;
+          if (this.#sendRun(fd, k, k + 1, 0) === lengths[k]) alone++;
+        }
+        result.sent += alone;
+        if (alone === end - start) result.segmentationRefused = true;
+      }
+      start = end;
+    }
+    return result;
+  }
+
+  /** The datagram of slot `k` as one new buffer (for transports without a descriptor). */
+  concat(k: number): Uint8Array {
+    const iov = this.#iov;
+    const h = iov.getUint32(48 * k + 8, true);
+    const p = iov.getUint32(48 * k + 24, true);
+    const t = iov.getUint32(48 * k + 40, true);
+    const out = new Uint8Array(h + p + t);
+    out.set(this.headers[k].subarray(0, h));
+    out.set(this.ciphertexts[k].subarray(0, p), h);
+    out.set(this.tags[k].subarray(0, t), h + p);
+    return out;
+  }
+
+  /** One `sendmsg` of slots `[start, end)`, segmented at `segmentSize` when it is not 0. */
+  #sendRun(fd: number, start: number, end: number, segmentSize: number): number {
+    const msg = this.#msgView;
+    setPointer(msg, 16, this.#iovAddress + 48 * start); // msg_iov
+    msg.setUint32(24, 3 * (end - start), true); // msg_iovlen
+    if (segmentSize > 0) {
+      this.#control.setUint16(16, segmentSize, true);
+      setPointer(msg, 32, this.#controlAddress); // msg_control
+      msg.setUint32(40, 24, true); // msg_controllen = CMSG_SPACE(2)
+    } else {
+      setPointer(msg, 32, 0);
+      msg.setUint32(40, 0, true);
+    }
+    return this.#libc.sendmsg(fd, this.#msg, MSG_DONTWAIT);
+  }
+}
+
+function addressOf(buffer: ArrayBuffer): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/** Writes a 64-bit little-endian address without a BigInt (addresses fit in 53 bits). */
+function setPointer(view: DataView, at: number, address: number): void {
+  view.setUint32(at, address % TWO_32, true);
+  view.setUint32(at + 4, Math.floor(address / TWO_32), true);
+}
