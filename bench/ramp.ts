@@ -338,6 +338,8 @@ export interface StepResult {
     retransmissions?: number;
     /** Server CPU per packet it sent, µs. */
     usPerPacket?: number;
+    /** Datagrams per `sendmsg` of the native path (segmented runs to one player). */
+    datagramsPerCall?: number;
     /** Softirq time on the server's core (network work not charged to the process), %. */
     softirqPct?: number;
     /** What other processes used of the server's core (busy − server − softirq), %. */
@@ -566,6 +568,11 @@ async function scrapeMetrics(): Promise<string | undefined> {
   }
 }
 
+/** Datagrams per system call, when the native path made calls. */
+function perCall(datagrams?: number, calls?: number): number | undefined {
+  return datagrams !== undefined && calls ? ms(datagrams / calls) : undefined;
+}
+
 /** The `sfu_event_loop_lag_seconds` histogram of a /metrics page, in ms. */
 function parseLag(text: string | undefined): LagSnapshot | undefined {
   if (!text) return undefined;
@@ -755,6 +762,10 @@ function measure(
       corePct: ms(serverCorePct),
       sentPackets,
       retransmissions: delta("sfu_retransmissions_total"),
+      datagramsPerCall: perCall(
+        delta("sfu_egress_packets_total"),
+        delta("sfu_egress_send_calls_total"),
+      ),
       usPerPacket: serverCpuPct !== undefined && packetsForCpu > 0
         ? ms((serverCpuPct / 100) * holdSeconds * 1e6 / packetsForCpu)
         : undefined,
@@ -852,6 +863,7 @@ export function table(steps: StepResult[]): string {
     "join p50/p95 ms",
     "server CPU %",
     "µs / packet",
+    "dgrams / call",
     "others on its core %",
     "RSS MiB",
     "loop lag p99 ms",
@@ -873,6 +885,7 @@ export function table(steps: StepResult[]): string {
     `${fmt(s.joinMs.p50, 0)} / ${fmt(s.joinMs.p95, 0)}`,
     fmt(s.server.cpuPct),
     fmt(s.server.usPerPacket, 0),
+    fmt(s.server.datagramsPerCall, 1),
     fmt(s.server.othersOnCorePct, 0),
     fmt(s.server.rssMiB, 0),
     fmt(s.server.lagP99Ms),

@@ -89,7 +89,7 @@ video.sender.onRtcp.subscribe((p) => {
 
 /** Payload templates: VP8 descriptor (S bit on a frame's first packet) and frame header. */
 function template(first: boolean, keyframe: boolean): Uint8Array {
-  const p = new Uint8Array(STREAM.videoPayload).fill(0xab);
+  const p = new Uint8Array(2 * STREAM.videoPayload).fill(0xab);
   p[0] = first ? 0x10 : 0x00;
   // VP8 frame tag (P bit 0 = keyframe, show_frame), then a keyframe's start code and 640×360
   if (first) {
@@ -114,13 +114,28 @@ const ts = {
 };
 const SSRC = { video: 0x1000_0001, audio: 0x1000_0002 };
 
+/**
+ * The payload sizes of a frame's packets, as libwebrtc's packetizer splits a frame "about
+ * equally": the frame's size varies by up to half a packet either way, the first packets get
+ * ⌊size / count⌋ bytes and the last (size mod count) one byte more. (Equal sizes everywhere
+ * would flatter the server's segmented sends: this gives two runs per frame.)
+ */
+function frameSizes(count: number): number[] {
+  const total = count * STREAM.videoPayload +
+    Math.round((Math.random() - 0.5) * STREAM.videoPayload);
+  const base = Math.floor(total / count);
+  const larger = total % count;
+  return Array.from({ length: count }, (_, i) => (i < count - larger ? base : base + 1));
+}
+
 function sendVideoFrame(keyframe: boolean): void {
   const count = keyframe ? STREAM.keyPackets : STREAM.deltaPackets;
+  const sizes = frameSizes(count);
   const at = wallNow();
   for (let i = 0; i < count; i++) {
     const t = i === 0 ? (keyframe ? TEMPLATES.keyFirst : TEMPLATES.deltaFirst) : TEMPLATES.rest;
-    const payload = Buffer.allocUnsafe(t.byteLength);
-    payload.set(t);
+    const payload = Buffer.allocUnsafe(sizes[i]);
+    payload.set(t.subarray(0, sizes[i]));
     stamp(payload, at);
     const header = new RtpHeader({
       payloadType: 96,
