@@ -61,6 +61,9 @@ export class FastRx {
   readonly #controlView = new DataView(this.#control.buffer);
   readonly #msgView: DataView;
   readonly #events = new Uint8Array(new ArrayBuffer(MAX_EVENTS * 12));
+  readonly #eventsView = new DataView(this.#events.buffer);
+  /** Messages the last `recvmmsg` filled, whose lengths it overwrote (reset before the next). */
+  #used = 0;
   #timer?: ReturnType<typeof setInterval>;
   /** Datagrams read and wake-ups, for the report. */
   readonly stats = { datagrams: 0, wakeups: 0, calls: 0 };
@@ -85,6 +88,7 @@ export class FastRx {
       this.#msgView.setBigUint64(m + 16, iovs + BigInt(i * 16), true); // msg_iov
       this.#msgView.setBigUint64(m + 24, 1n, true); // msg_iovlen
       this.#msgView.setBigUint64(m + 32, control + BigInt(i * CONTROL), true); // msg_control
+      this.#msgView.setBigUint64(m + 40, BigInt(CONTROL), true); // msg_controllen
     }
   }
 
@@ -137,20 +141,23 @@ export class FastRx {
     const n = this.#lib.symbols.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 0);
     if (n <= 0) return;
     this.stats.wakeups++;
-    const events = new DataView(this.#events.buffer);
-    for (let i = 0; i < n; i++) this.#drain(Number(events.getBigUint64(i * 12 + 4, true)));
+    const events = this.#eventsView;
+    for (let i = 0; i < n; i++) this.#drain(events.getUint32(i * 12 + 4, true)); // fd < 2^32
   }
 
   #drain(fd: number): void {
     const entry = this.#byFd.get(fd);
     if (!entry) return;
     for (;;) {
-      for (let i = 0; i < VLEN; i++) {
+      // the kernel rewrote the name and control lengths of the messages it filled: only those
+      // are reset (no BigInt: the high half of msg_controllen stays 0)
+      for (let i = 0; i < this.#used; i++) {
         this.#msgView.setUint32(i * 64 + 8, 16, true); // msg_namelen
-        this.#msgView.setBigUint64(i * 64 + 40, BigInt(CONTROL), true); // msg_controllen
+        this.#msgView.setUint32(i * 64 + 40, CONTROL, true); // msg_controllen
       }
       const got = this.#lib.symbols.recvmmsg(fd, this.#msgs, VLEN, MSG_DONTWAIT, null);
       this.stats.calls++;
+      this.#used = Math.max(got, 0);
       if (got <= 0) return;
       this.stats.datagrams += got;
       for (let i = 0; i < got; i++) {
@@ -177,13 +184,15 @@ export class FastRx {
   /** The kernel's receive time of message `i` (ms since the epoch), if it gave one. */
   #arrival(i: number): number | undefined {
     const c = i * CONTROL;
-    const controllen = Number(this.#msgView.getBigUint64(i * 64 + 40, true));
+    const controllen = this.#msgView.getUint32(i * 64 + 40, true);
     if (controllen < 32) return undefined;
     const level = this.#controlView.getInt32(c + 8, true);
     const type = this.#controlView.getInt32(c + 12, true);
     if (level !== SOL_SOCKET || type !== SO_TIMESTAMPNS) return undefined;
-    const sec = Number(this.#controlView.getBigInt64(c + 16, true));
-    const nsec = Number(this.#controlView.getBigInt64(c + 24, true));
+    // struct timespec: 64-bit seconds and nanoseconds, read as 32-bit halves (no BigInt)
+    const sec = this.#controlView.getUint32(c + 16, true) +
+      this.#controlView.getUint32(c + 20, true) * 0x1_0000_0000;
+    const nsec = this.#controlView.getUint32(c + 24, true);
     return sec * 1000 + nsec / 1e6;
   }
 }

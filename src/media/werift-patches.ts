@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Connection, RTCDtlsTransport, type RTCPeerConnection } from "werift";
+import { Connection, RTCDtlsTransport, type RTCPeerConnection, UdpTransport } from "werift";
 
 /**
  * Bounded gathering (tests/integration/ice_test.ts, "never answers"): werift bounds STUN
@@ -57,6 +57,40 @@ function noDefaultStunServer(): void {
 }
 
 noDefaultStunServer();
+
+/** Bytes Deno's `node:dgram` allocates to read one datagram, after {@link smallReceiveBuffers}. */
+export const RECEIVE_ALLOCATION = 8192;
+
+/**
+ * Receive allocation (bench: scavenges of 8–16 ms every second at 200 players): Deno's
+ * `node:dgram` allocates and zeroes a new buffer of the socket's "receive buffer size" — 64 KiB
+ * unless set — for every datagram it reads, so the publisher's media and every player's RTCP
+ * made tens of MB/s of garbage. In Deno `setRecvBufferSize(n)` sets that allocation (2n on
+ * Linux, as the kernel doubles SO_RCVBUF), not the kernel's buffer. 8 KiB still holds any
+ * datagram of a WebRTC client, which stay under the path MTU (1,500 bytes at most in
+ * practice); a longer one would be cut short and fail DTLS or SRTP authentication.
+ */
+function smallReceiveBuffers(): void {
+  const proto = UdpTransport.prototype as unknown as {
+    init(): Promise<void>;
+    socket: { setRecvBufferSize(n: number): void };
+    __sfuSmallReceive?: boolean;
+  };
+  if (proto.__sfuSmallReceive) return;
+  proto.__sfuSmallReceive = true;
+  const original = proto.init;
+  const halved = Deno.build.os === "linux" ? RECEIVE_ALLOCATION / 2 : RECEIVE_ALLOCATION;
+  proto.init = async function (this: typeof proto) {
+    await original.call(this);
+    try {
+      this.socket.setRecvBufferSize(halved);
+    } catch {
+      // not bound after all: keep Deno's default
+    }
+  };
+}
+
+smallReceiveBuffers();
 
 /**
  * DTLS retransmissions (tests/browser/late_joiner_test.ts; found under CPU load): the SFU is
