@@ -284,6 +284,8 @@ interface PlayerCounters {
   nackPackets: number;
   nackSeqs: number;
   kernelDrops: number;
+  /** Sampled packets that failed SRTP authentication at the player. */
+  authFailures?: number;
   ffi?: number;
   state: number;
 }
@@ -382,6 +384,8 @@ export interface StepResult {
     nackSeqs: number;
     /** Datagrams the kernel dropped at the players' sockets (the load was late). */
     loadDrops: number;
+    /** Delay samples that failed SRTP authentication (must be 0). */
+    authFailures: number;
     ppsPerPlayer: number;
     notConnected: number;
     /** The counters of (up to 5 of) the players not connected at the end of the hold. */
@@ -661,6 +665,7 @@ function measure(
     notConnected = 0,
     counted = 0,
     loadDrops = 0,
+    authFailures = 0,
     duplicates = 0;
   const lostPlayers: Record<string, unknown>[] = [];
   const delays: number[] = [];
@@ -687,6 +692,7 @@ function measure(
       nackPackets += p.nackPackets - q.nackPackets;
       nackSeqs += p.nackSeqs - q.nackSeqs;
       loadDrops += (p.kernelDrops ?? 0) - (q.kernelDrops ?? 0);
+      authFailures += (p.authFailures ?? 0) - (q.authFailures ?? 0);
       rateSum += (p.received - q.received - dups) / dt;
     }
     for (const x of pb2.delays) inOrder.push(x);
@@ -808,6 +814,7 @@ function measure(
       nackPackets,
       nackSeqs,
       loadDrops,
+      authFailures,
       ppsPerPlayer: counted ? ms(rateSum / counted)! : 0,
       notConnected,
       notConnectedPlayers: lostPlayers.length ? lostPlayers : undefined,
@@ -836,6 +843,9 @@ function measure(
   const failed = result.failed;
   if (joined < n) failed.push(`${n - joined} players not connected`);
   if (!(lossPct < CRITERIA.lossPct)) failed.push(`loss ${lossPct.toFixed(2)} %`);
+  if (result.delivery.authFailures > 0) {
+    failed.push(`${result.delivery.authFailures} sampled packets failed SRTP authentication`);
+  }
   if (result.delay.p99 === undefined) failed.push("no delay samples");
   else if (!(result.delay.p99 < CRITERIA.delayP99Ms)) failed.push(`p99 ${result.delay.p99} ms`);
   if (serverCpuPct !== undefined && !(serverCpuPct < CRITERIA.serverCpuPct)) {

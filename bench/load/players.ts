@@ -64,6 +64,7 @@ import { loopLag } from "../../src/metrics/loop-lag.ts";
 // (the load clients must talk to 127.0.0.1 only).
 import "../../src/media/werift-patches.ts";
 import { FastRx } from "./fast-rx.ts";
+import { SrtpUnprotector } from "./srtp-unprotect.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args.filter((a) => a !== "--"),
@@ -95,6 +96,8 @@ const MAX_DELAY_SAMPLES = 500_000;
 const MAX_NACK_GAP = 64;
 /** Receive buffer per datagram once connected, bytes (see {@link LoadPlayer.join}). */
 const RECV_BUFFER = 2048;
+/** Where a sampled packet's payload is decrypted. */
+const sampleBuffer = new Uint8Array(65_536);
 lifetimeLimit(Number(args["max-seconds"]));
 const lag = loopLag();
 
@@ -237,6 +240,10 @@ class LoadPlayer {
   nackSeqs = 0;
   sampled = 0;
   decrypted = 0;
+  /** Sampled packets that failed SRTP authentication here (never measured). */
+  authFailures = 0;
+  #keys?: object;
+  #srtp?: SrtpUnprotector;
   /** How this player's datagrams are read once connected. */
   rx: "ffi" | "dgram" = "dgram";
   #sampleCounter: number;
@@ -400,7 +407,19 @@ class LoadPlayer {
       if (s.framePackets === KEYFRAME_MIN_PACKETS) this.firstKeyframeAt ??= now;
     }
     const sample = first || (SAMPLE_EVERY > 0 && ++this.#sampleCounter % SAMPLE_EVERY === 0);
-    if (sample) {
+    const native = sample && !first && s.weriftStats ? this.#unprotector() : undefined;
+    if (native) {
+      // decrypted here (OpenSSL), not by werift: see bench/load/srtp-unprotect.ts
+      const roc = (s.cycles - (outOfOrder && seq > s.maxSeq ? 0x10000 : 0)) / 0x10000;
+      const length = native.unprotect(buf, roc, sampleBuffer);
+      this.sampled++;
+      if (length < 0) this.authFailures++;
+      else {
+        this.decrypted++;
+        const sent = readStamp(sampleBuffer.subarray(0, length));
+        if (sent !== undefined) this.#delay((arrivedAt ?? wallNow()) - sent, outOfOrder);
+      }
+    } else if (sample) {
       this.sampled++;
       if (this.#pending.size > 1000) {
         this.#pending.clear();
@@ -429,6 +448,34 @@ class LoadPlayer {
     return receiver?.remoteStreams?.[ssrc];
   }
 
+  /** The SRTP session's unprotector, made (again) when werift's keys change. */
+  #unprotector(): SrtpUnprotector | undefined {
+    const dtls = (this.receivers.video as unknown as {
+      dtlsTransport?: {
+        srtp?: { remoteContext?: Record<string, Uint8Array> };
+        dtls?: { srtp?: { srtpProfile?: number } };
+      };
+    })?.dtlsTransport;
+    const context = dtls?.srtp?.remoteContext;
+    const profile = dtls?.dtls?.srtp?.srtpProfile;
+    if (!context || profile === undefined) return undefined;
+    if (this.#keys !== context) {
+      this.#keys = context;
+      this.#srtp = SrtpUnprotector.create({
+        profile,
+        key: context.srtpSessionKey,
+        salt: context.srtpSessionSalt,
+        authKey: context.srtpSessionAuthTag,
+      });
+    }
+    return this.#srtp;
+  }
+
+  #delay(ms: number, late: boolean): void {
+    if (delays.length + lateDelays.length >= MAX_DELAY_SAMPLES) delaysDropped++;
+    else (late ? lateDelays : delays).push(ms);
+  }
+
   #decrypted(rtp: RtpPacket): void {
     this.decrypted++;
     const key = rtp.header.ssrc * 0x10000 + rtp.header.sequenceNumber;
@@ -437,9 +484,7 @@ class LoadPlayer {
     this.#pending.delete(key);
     const sent = readStamp(rtp.payload);
     if (sent === undefined) return;
-    const late = this.#pendingLate.delete(key);
-    if (delays.length + lateDelays.length >= MAX_DELAY_SAMPLES) delaysDropped++;
-    else (late ? lateDelays : delays).push(arrived - sent);
+    this.#delay(arrived - sent, this.#pendingLate.delete(key));
   }
 
   /** Notes the sequence numbers of a gap; {@link nackDue} NACKs those still missing later. */
@@ -537,6 +582,7 @@ class LoadPlayer {
       ffi: this.rx === "ffi" ? 1 : 0,
       sampled: this.sampled,
       decrypted: this.decrypted,
+      authFailures: this.authFailures,
       state: ["new", "connecting", "connected", "disconnected", "failed", "closed"].indexOf(
         this.pc.connectionState,
       ),
