@@ -25,7 +25,11 @@ import { BATCH_BYTES, BATCH_SLOTS, DatagramBatch, SLOT_PAYLOAD } from "./native/
 import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
 import { metrics } from "../metrics/counters.ts";
 
-/** A queue not sent by {@link settleEgress} goes out after this long at the latest, ms. */
+/**
+ * The oldest queued packet waits at most this long for the rest of a burst, ms: checked at each
+ * packet's fan-out, and by a timer when no packet follows. (Deno's `node:dgram` reads a busy
+ * socket in one turn of the event loop, so the timer alone would fire late.)
+ */
 export const BATCH_DEADLINE_MS = 5;
 /** Segmented sends refused on a route before it is sent datagram by datagram for good. */
 const REFUSALS_TOLERATED = 3;
@@ -77,6 +81,8 @@ let batch: DatagramBatch | undefined;
 const peers = new WeakMap<object, PeerEgress>();
 /** Connections with packets queued, in the order they were queued. */
 const queued: PeerEgress[] = [];
+/** When the oldest queued packet was queued (`performance.now()`). */
+let oldest = 0;
 let deadline: ReturnType<typeof setTimeout> | undefined;
 
 /** What the process's egress path is, for the log, `/metrics` and the README. */
@@ -98,13 +104,14 @@ export function flushEgress(): void {
 }
 
 /**
- * Called when a packet's fan-out is done: sends the queues unless `source` says more input is
- * already waiting (the rest of a burst), in which case the packet that finds the socket empty
- * sends them all, or the deadline does.
+ * Called when a packet's fan-out is done, at `now` (`performance.now()`): sends the queues
+ * unless `source` says more input is already waiting (the rest of a burst) and the oldest
+ * queued packet has waited less than {@link BATCH_DEADLINE_MS}; the packet that finds the
+ * socket empty then sends them all.
  */
-export function settleEgress(source?: { inputWaiting(): boolean }): void {
+export function settleEgress(source: { inputWaiting(): boolean } | undefined, now: number): void {
   if (queued.length === 0) return;
-  if (source?.inputWaiting()) return;
+  if (now - oldest < BATCH_DEADLINE_MS && source?.inputWaiting()) return;
   flushEgress();
 }
 
@@ -189,6 +196,7 @@ export class PeerEgress {
     numbers[4 * k + 2] = ts;
     numbers[4 * k + 3] = roc;
     if (k === 0) {
+      if (queued.length === 0) oldest = performance.now();
       queued.push(this);
       deadline ??= setTimeout(flushEgress, BATCH_DEADLINE_MS);
     }

@@ -58,7 +58,7 @@ export class Feed {
       const rid = layer?.rid ?? "";
       const now = performance.now(); // one clock read per packet, not one per player
       for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
-      settleEgress(publication);
+      settleEgress(publication, now);
     });
     for (const sub of this.#subscribers) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one
