@@ -81,6 +81,8 @@ let batch: DatagramBatch | undefined;
 const peers = new WeakMap<object, PeerEgress>();
 /** Connections with packets queued, in the order they were queued. */
 const queued: PeerEgress[] = [];
+/** Scratch of {@link PeerEgress.flush}: which queued packets are done. */
+const TAKEN = new Uint8Array(BATCH_SLOTS);
 /** When the oldest queued packet was queued (`performance.now()`). */
 let oldest = 0;
 let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -216,31 +218,39 @@ export class PeerEgress {
     const protector = this.#protector!;
     const tagLength = protector.tagLength;
     const numbers = this.#numbers;
+    // stream by stream (each in its own order): a burst's video stays one run of one size
+    // when an audio packet arrived in the middle of it
+    const streams = this.#streams;
+    const taken = TAKEN.fill(0, 0, count);
     let ready = 0;
-    for (let k = 0; k < count; k++) {
-      const stream = this.#streams[k];
-      const payload = this.#payloads[k];
-      const meta = numbers[4 * k];
-      const seq = numbers[4 * k + 1];
-      const h = b.headers[ready];
-      const length = stream.writeHeader(h, meta, seq, numbers[4 * k + 2], now);
-      const ct = b.ciphertexts[ready];
-      if (
-        !protector.protect(
-          h,
-          length,
-          payload,
-          ct,
-          b.tags[ready],
-          stream.ssrc,
-          numbers[4 * k + 3],
-          seq,
-        )
-      ) {
-        COUNTED.dropped.n++;
-        continue;
+    for (let first = 0; first < count; first++) {
+      if (taken[first]) continue;
+      const stream = streams[first];
+      for (let k = first; k < count; k++) {
+        if (taken[k] || streams[k] !== stream) continue;
+        taken[k] = 1;
+        const payload = this.#payloads[k];
+        const seq = numbers[4 * k + 1];
+        const h = b.headers[ready];
+        const length = stream.writeHeader(h, numbers[4 * k], seq, numbers[4 * k + 2], now);
+        const roc = numbers[4 * k + 3];
+        if (
+          !protector.protect(
+            h,
+            length,
+            payload,
+            b.ciphertexts[ready],
+            b.tags[ready],
+            stream.ssrc,
+            roc,
+            seq,
+          )
+        ) {
+          COUNTED.dropped.n++;
+          continue;
+        }
+        b.setLengths(ready++, length, payload.length, tagLength);
       }
-      b.setLengths(ready++, length, payload.length, tagLength);
     }
     if (ready === 0) return;
     if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
