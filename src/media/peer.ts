@@ -22,6 +22,7 @@ import {
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
+import { useNativeSrtcp } from "./srtcp-native.ts";
 import { acceptBundleOnly } from "../sdp/bundle.ts";
 import {
   dropDtlsAlertsAfterHandshake,
@@ -100,6 +101,7 @@ export class Peer {
     extensions: { video?: RTCRtpHeaderExtensionParameters[] } = {},
   ) {
     this.#options = options;
+    if (options.fastEgress) useNativeSrtcp(); // werift's SRTCP on OpenSSL, once per process
     this.pc = new RTCPeerConnection({
       iceServers: weriftIceServers(options.iceServers),
       icePortRange: options.portRange,

@@ -31,6 +31,15 @@ const CRYPTO = {
     result: "i32",
   },
   EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  EVP_DecryptInit_ex: {
+    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
+    result: "i32",
+  },
+  EVP_DecryptUpdate: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
   EVP_sha1: { parameters: [], result: "pointer" },
   HMAC_CTX_new: { parameters: [], result: "pointer" },
