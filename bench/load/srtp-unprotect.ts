@@ -8,45 +8,19 @@
  *
  * @module
  */
+import { type Libcrypto, openNative } from "../../src/media/native/libs.ts";
+import { ctrIv, gcmIv } from "../../src/media/native/srtp-iv.ts";
 
-const SYMBOLS = {
-  EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
-  EVP_aes_128_gcm: { parameters: [], result: "pointer" },
-  EVP_aes_128_ctr: { parameters: [], result: "pointer" },
-  EVP_DecryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_DecryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
-  EVP_sha1: { parameters: [], result: "pointer" },
-  HMAC: {
-    parameters: ["pointer", "buffer", "i32", "buffer", "usize", "buffer", "buffer"],
-    result: "pointer",
-  },
-} as const;
-
-type Crypto = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Crypto = Libcrypto;
 
 const GCM = 0x0007;
 const CM_HMAC_SHA1_80 = 0x0001;
 const EVP_CTRL_GCM_SET_TAG = 0x11;
 
-let lib: Crypto | null | undefined;
-
-/** libcrypto, or null where it cannot be opened (then samples go through werift). */
+/** libcrypto (the server's own bindings), or null where it cannot be opened. */
 function crypto(): Crypto | null {
-  if (lib !== undefined) return lib;
-  try {
-    lib = Deno.build.os === "linux" ? Deno.dlopen("libcrypto.so.3", SYMBOLS).symbols : null;
-  } catch {
-    lib = null;
-  }
-  return lib;
+  const native = openNative();
+  return native.ok ? native.crypto : null;
 }
 
 /** The receive keys of one SRTP session, as werift's context holds them. */
@@ -64,6 +38,7 @@ export class SrtpUnprotector {
   readonly #salt: Uint8Array;
   readonly #authKey: Uint8Array;
   readonly #ctx: Deno.PointerValue;
+  readonly #hmac: Deno.PointerValue = null;
   readonly #iv = new Uint8Array(16);
   readonly #outl = new Uint8Array(4);
   readonly #mac = new Uint8Array(20);
@@ -79,6 +54,13 @@ export class SrtpUnprotector {
     const algorithm = this.#gcm ? c.EVP_aes_128_gcm() : c.EVP_aes_128_ctr();
     if (!this.#ctx || c.EVP_DecryptInit_ex(this.#ctx, algorithm, null, keys.key, null) !== 1) {
       throw new Error("EVP_DecryptInit_ex failed");
+    }
+    if (!this.#gcm) {
+      this.#hmac = c.HMAC_CTX_new();
+      const key = this.#authKey;
+      if (!this.#hmac || c.HMAC_Init_ex(this.#hmac, key, key.length, c.EVP_sha1(), null) !== 1) {
+        throw new Error("HMAC_Init_ex failed");
+      }
     }
   }
 
@@ -108,8 +90,7 @@ export class SrtpUnprotector {
     const tag = packet.subarray(headerLength + payloadLength);
     if (this.#gcm) {
       // RFC 7714 §8.1: 00 00 | SSRC | ROC | SEQ, XOR the salt
-      const v = [0, 0, ...be32(ssrc), ...be32(roc), seq >>> 8, seq & 0xff];
-      for (let i = 0; i < 12; i++) iv[i] = s[i] ^ v[i];
+      gcmIv(iv, s, ssrc, roc, seq);
       const ok = c.EVP_DecryptInit_ex(this.#ctx, null, null, null, iv) === 1 &&
         c.EVP_DecryptUpdate(this.#ctx, null, this.#outl, header, headerLength) === 1 &&
         c.EVP_DecryptUpdate(this.#ctx, out, this.#outl, body, payloadLength) === 1 &&
@@ -122,22 +103,16 @@ export class SrtpUnprotector {
     if (this.#authed.length < authedLength) this.#authed = new Uint8Array(authedLength);
     this.#authed.set(packet.subarray(0, headerLength + payloadLength));
     this.#authed.set(be32(roc), headerLength + payloadLength);
-    this.#macLength[0] = 20;
-    c.HMAC(
-      c.EVP_sha1(),
-      this.#authKey,
-      this.#authKey.length,
-      this.#authed,
-      authedLength as unknown as bigint, // a size_t: Deno's FFI takes a number at run time
-      this.#mac,
-      this.#macLength,
-    );
+    if (
+      c.HMAC_Init_ex(this.#hmac, null, 0, null, null) !== 1 ||
+      c.HMAC_Update(this.#hmac, this.#authed, authedLength as unknown as bigint) !== 1 ||
+      c.HMAC_Final(this.#hmac, this.#mac, this.#macLength) !== 1
+    ) {
+      return -1;
+    }
     for (let i = 0; i < 10; i++) if (this.#mac[i] !== tag[i]) return -1;
     // RFC 3711 §4.1.1: salt·2^16 XOR SSRC·2^64 XOR index·2^16
-    const v = [0, 0, 0, 0, ...be32(ssrc), ...be32(roc), seq >>> 8, seq & 0xff];
-    for (let i = 0; i < 14; i++) iv[i] = s[i] ^ v[i];
-    iv[14] = 0;
-    iv[15] = 0;
+    ctrIv(iv, s, ssrc, roc, seq);
     const ok = c.EVP_DecryptInit_ex(this.#ctx, null, null, null, iv) === 1 &&
       c.EVP_DecryptUpdate(this.#ctx, out, this.#outl, body, payloadLength) === 1;
     return ok ? payloadLength : -1;

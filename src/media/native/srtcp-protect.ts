@@ -11,6 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Libcrypto } from "./libs.ts";
+import { ctrIv, gcmIv } from "./srtp-iv.ts";
 
 const EVP_CTRL_GCM_GET_TAG = 0x10;
 const EVP_CTRL_GCM_SET_TAG = 0x11;
@@ -178,43 +179,12 @@ export class SrtcpCipher {
 
   /** RFC 7714 §9.1: 00 00 | SSRC | 00 00 | index, XOR the salt. */
   #gcmIv(ssrc: number, index: number): void {
-    const iv = this.#iv;
-    const s = this.#salt;
-    iv[0] = s[0];
-    iv[1] = s[1];
-    iv[2] = s[2] ^ (ssrc >>> 24);
-    iv[3] = s[3] ^ ((ssrc >>> 16) & 0xff);
-    iv[4] = s[4] ^ ((ssrc >>> 8) & 0xff);
-    iv[5] = s[5] ^ (ssrc & 0xff);
-    iv[6] = s[6];
-    iv[7] = s[7];
-    iv[8] = s[8] ^ (index >>> 24);
-    iv[9] = s[9] ^ ((index >>> 16) & 0xff);
-    iv[10] = s[10] ^ ((index >>> 8) & 0xff);
-    iv[11] = s[11] ^ (index & 0xff);
+    gcmIv(this.#iv, this.#salt, ssrc, index >>> 16, index & 0xffff);
   }
 
-  /** RFC 3711 §4.1.1: salt·2^16 XOR SSRC·2^64 XOR index·2^16, counter in the last two bytes. */
+  /** RFC 3711 §4.1.1, with the SRTCP index as the packet index. */
   #ctrIv(ssrc: number, index: number): void {
-    const iv = this.#iv;
-    const s = this.#salt;
-    const high = Math.floor(index / 0x10000);
-    iv[0] = s[0];
-    iv[1] = s[1];
-    iv[2] = s[2];
-    iv[3] = s[3];
-    iv[4] = s[4] ^ (ssrc >>> 24);
-    iv[5] = s[5] ^ ((ssrc >>> 16) & 0xff);
-    iv[6] = s[6] ^ ((ssrc >>> 8) & 0xff);
-    iv[7] = s[7] ^ (ssrc & 0xff);
-    iv[8] = s[8] ^ (high >>> 24);
-    iv[9] = s[9] ^ ((high >>> 16) & 0xff);
-    iv[10] = s[10] ^ ((high >>> 8) & 0xff);
-    iv[11] = s[11] ^ (high & 0xff);
-    iv[12] = s[12] ^ ((index >>> 8) & 0xff);
-    iv[13] = s[13] ^ (index & 0xff);
-    iv[14] = 0;
-    iv[15] = 0;
+    ctrIv(this.#iv, this.#salt, ssrc, index >>> 16, index & 0xffff);
   }
 
   /** HMAC-SHA1 of `data` into the first 20 bytes of the MAC scratch. */

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Libcrypto } from "./libs.ts";
+import { ctrIv, gcmIv } from "./srtp-iv.ts";
 
 /** werift's SRTP protection profile numbers (RFC 5764 §4.1.2, RFC 7714 §14.2). */
 export const SRTP_AES128_CM_HMAC_SHA1_80 = 0x0001;
@@ -101,19 +102,7 @@ export class SrtpProtector {
     const iv = this.#iv;
     const salt = this.#salt;
     if (this.#gcm) {
-      // RFC 7714 §8.1: 00 00 | SSRC | ROC | SEQ, XOR the salt
-      iv[0] = salt[0];
-      iv[1] = salt[1];
-      iv[2] = salt[2] ^ (ssrc >>> 24);
-      iv[3] = salt[3] ^ ((ssrc >>> 16) & 0xff);
-      iv[4] = salt[4] ^ ((ssrc >>> 8) & 0xff);
-      iv[5] = salt[5] ^ (ssrc & 0xff);
-      iv[6] = salt[6] ^ (roc >>> 24);
-      iv[7] = salt[7] ^ ((roc >>> 16) & 0xff);
-      iv[8] = salt[8] ^ ((roc >>> 8) & 0xff);
-      iv[9] = salt[9] ^ (roc & 0xff);
-      iv[10] = salt[10] ^ (seq >>> 8);
-      iv[11] = salt[11] ^ (seq & 0xff);
+      gcmIv(iv, salt, ssrc, roc, seq); // RFC 7714 §8.1
       const ctx = this.#cipher;
       const outl = this.#outl;
       return c.EVP_EncryptInit_ex(ctx, null, null, null, iv) === 1 &&
@@ -122,23 +111,7 @@ export class SrtpProtector {
         c.EVP_EncryptFinal_ex(ctx, tag, outl) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) === 1;
     }
-    // RFC 3711 §4.1.1: salt·2^16 XOR SSRC·2^64 XOR index·2^16, counter in the last two bytes
-    iv[0] = salt[0];
-    iv[1] = salt[1];
-    iv[2] = salt[2];
-    iv[3] = salt[3];
-    iv[4] = salt[4] ^ (ssrc >>> 24);
-    iv[5] = salt[5] ^ ((ssrc >>> 16) & 0xff);
-    iv[6] = salt[6] ^ ((ssrc >>> 8) & 0xff);
-    iv[7] = salt[7] ^ (ssrc & 0xff);
-    iv[8] = salt[8] ^ (roc >>> 24);
-    iv[9] = salt[9] ^ ((roc >>> 16) & 0xff);
-    iv[10] = salt[10] ^ ((roc >>> 8) & 0xff);
-    iv[11] = salt[11] ^ (roc & 0xff);
-    iv[12] = salt[12] ^ (seq >>> 8);
-    iv[13] = salt[13] ^ (seq & 0xff);
-    iv[14] = 0;
-    iv[15] = 0;
+    ctrIv(iv, salt, ssrc, roc, seq); // RFC 3711 §4.1.1
     const r = this.#roc;
     r[0] = roc >>> 24;
     r[1] = (roc >>> 16) & 0xff;
