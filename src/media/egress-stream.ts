@@ -168,7 +168,7 @@ export class EgressStream implements QueuedStream {
     const s = this.#sender;
     const meta = ring[4 * i + 2];
     const ts = ring[4 * i + 1];
-    const h = this.#peer.writer.header;
+    const h = this.#peer.scratchHeader;
     let sent: Sent;
     if (s.rtxPayloadType !== undefined) {
       // RFC 4588: original sequence number, then the original payload

@@ -20,7 +20,6 @@
 import type { RTCRtpSender } from "werift";
 import { type Native, openNative } from "./native/libs.ts";
 import { SrtpProtector } from "./native/srtp-protect.ts";
-import { DatagramWriter } from "./native/datagram-writer.ts";
 import { BATCH_BYTES, BATCH_SLOTS, DatagramBatch, SLOT_PAYLOAD } from "./native/datagram-batch.ts";
 import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
 import { metrics } from "../metrics/counters.ts";
@@ -76,7 +75,6 @@ const COUNTED = {
 /** The opened native libraries. */
 type Libraries = Extract<Native, { ok: true }>;
 
-let writer: DatagramWriter | undefined;
 let batch: DatagramBatch | undefined;
 const peers = new WeakMap<object, PeerEgress>();
 /** Connections with packets queued, in the order they were queued. */
@@ -121,7 +119,6 @@ export function settleEgress(source: { inputWaiting(): boolean } | undefined, no
 export class PeerEgress {
   readonly #dtls: DtlsTransport;
   readonly #native: Libraries;
-  readonly #writer: DatagramWriter;
   readonly #batch: DatagramBatch;
   #srtp?: object;
   #protector?: SrtpProtector;
@@ -140,9 +137,7 @@ export class PeerEgress {
   private constructor(dtls: DtlsTransport, native: Libraries) {
     this.#dtls = dtls;
     this.#native = native;
-    writer ??= new DatagramWriter(native.libc);
     batch ??= new DatagramBatch(native.libc);
-    this.#writer = writer;
     this.#batch = batch;
   }
 
@@ -162,9 +157,9 @@ export class PeerEgress {
     return peer;
   }
 
-  /** The scratch buffers {@link sendNow}'s caller writes the header into. */
-  get writer(): DatagramWriter {
-    return this.#writer;
+  /** Where {@link sendNow}'s caller writes the header (the batch's first slot: free between flushes). */
+  get scratchHeader(): Uint8Array {
+    return this.#batch.headers[0];
   }
 
   /** Queues one packet of `stream` (see {@link QueuedStream}); sent by the next flush. */
@@ -179,10 +174,7 @@ export class PeerEgress {
     if (this.#closed) return;
     const length = payload.length;
     if (length > SLOT_PAYLOAD) {
-      // too long for a slot: after what is queued, on its own
-      this.flush(performance.now());
-      const n = stream.writeHeader(this.#writer.header, meta, seq, ts, performance.now());
-      this.#count1(this.sendNow(n, payload, stream.ssrc, roc, seq));
+      COUNTED.dropped.n++; // longer than any datagram werift reads: cannot have come from a peer
       return;
     }
     if (this.#count === BATCH_SLOTS || this.#bytes + length + PACKET_OVERHEAD > BATCH_BYTES) {
@@ -267,24 +259,33 @@ export class PeerEgress {
   }
 
   /**
-   * Protects and sends at once the packet whose header is in `writer.header[0, headerLength)`
+   * Protects and sends at once the packet whose header is in `scratchHeader[0, headerLength)`
    * (retransmissions): {@link SENT_BY_SOCKET}, {@link SENT_BY_WERIFT} or {@link NOT_SENT}.
    */
   sendNow(headerLength: number, payload: Uint8Array, ssrc: number, roc: number, seq: number): Sent {
-    if (!this.#ready()) return NOT_SENT;
-    const w = this.#writer;
+    if (payload.length > SLOT_PAYLOAD || !this.#ready()) return NOT_SENT;
+    const b = this.#batch;
     const protector = this.#protector!;
-    if (!protector.protect(w.header, headerLength, payload, w.ciphertext, w.tag, ssrc, roc, seq)) {
+    if (
+      !protector.protect(
+        b.headers[0],
+        headerLength,
+        payload,
+        b.ciphertexts[0],
+        b.tags[0],
+        ssrc,
+        roc,
+        seq,
+      )
+    ) {
       return NOT_SENT;
     }
-    const tagLength = protector.tagLength;
+    b.setLengths(0, headerLength, payload.length, protector.tagLength);
     if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
       COUNTED.calls.n++;
-      const sent = w.send(this.#fd, this.#name!, headerLength, payload.length, tagLength);
-      return sent ? SENT_BY_SOCKET : NOT_SENT;
+      return b.send(this.#fd, this.#name!, 1, false).sent === 1 ? SENT_BY_SOCKET : NOT_SENT;
     }
-    const connection = this.#dtls.iceTransport.connection;
-    connection.send(w.concat(headerLength, payload.length, tagLength)).catch(() => {});
+    this.#dtls.iceTransport.connection.send(b.concat(0)).catch(() => {});
     return SENT_BY_WERIFT;
   }
 
@@ -296,12 +297,6 @@ export class PeerEgress {
     this.#protector = undefined;
     this.#fd = -1;
     peers.delete(this.#dtls);
-  }
-
-  #count1(sent: Sent): void {
-    if (sent === SENT_BY_SOCKET) COUNTED.native.n++;
-    else if (sent === SENT_BY_WERIFT) COUNTED.nativeSrtp.n++;
-    else COUNTED.dropped.n++;
   }
 
   /** Keys and route are current and ICE consent holds. */

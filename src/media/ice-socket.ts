@@ -1,12 +1,12 @@
 /**
  * The local UDP descriptor behind a werift ICE candidate pair, for the native paths (egress
  * sends on it, the ingress probe asks it how much is waiting). werift keeps its sockets inside
- * `node:dgram`; the descriptor is found by its bound address (native/datagram-writer.ts).
+ * `node:dgram`; the descriptor is found by its bound address (native/udp-socket.ts).
  *
  * @module
  */
 import type { Libc } from "./native/libs.ts";
-import { descriptorOfUdpSocket, sockaddrIn } from "./native/datagram-writer.ts";
+import { descriptorOfUdpSocket, sockaddrIn } from "./native/udp-socket.ts";
 
 /** werift's nominated candidate pair, as far as the native paths read it. */
 export interface IcePair {

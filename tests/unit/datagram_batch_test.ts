@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { openNative } from "../../src/media/native/libs.ts";
 import { DatagramBatch } from "../../src/media/native/datagram-batch.ts";
-import { descriptorOfUdpSocket, sockaddrIn } from "../../src/media/native/datagram-writer.ts";
+import { descriptorOfUdpSocket, sockaddrIn } from "../../src/media/native/udp-socket.ts";
 import { IngressProbe } from "../../src/media/ingress-probe.ts";
 import type { IceConnection } from "../../src/media/ice-socket.ts";
 

@@ -17,8 +17,11 @@ import type { Libc } from "./libs.ts";
 
 /** Packets in one batch (the kernel's limit of segments per send is 64). */
 export const BATCH_SLOTS = 64;
-/** Largest ciphertext a slot holds; a longer packet is sent on its own. */
-export const SLOT_PAYLOAD = 2048;
+/**
+ * Largest payload a slot holds: more than any datagram werift's sockets read (8 KiB,
+ * werift-patches.ts); a longer one is dropped.
+ */
+export const SLOT_PAYLOAD = 8192 + 2;
 /** Largest UDP payload of one send (65,535 − IPv4 and UDP headers). */
 export const BATCH_BYTES = 65_507;
 
