@@ -14,18 +14,7 @@ export function gcmIv(
   high: number,
   low: number,
 ): void {
-  iv[0] = salt[0];
-  iv[1] = salt[1];
-  iv[2] = salt[2] ^ (ssrc >>> 24);
-  iv[3] = salt[3] ^ ((ssrc >>> 16) & 0xff);
-  iv[4] = salt[4] ^ ((ssrc >>> 8) & 0xff);
-  iv[5] = salt[5] ^ (ssrc & 0xff);
-  iv[6] = salt[6] ^ (high >>> 24);
-  iv[7] = salt[7] ^ ((high >>> 16) & 0xff);
-  iv[8] = salt[8] ^ ((high >>> 8) & 0xff);
-  iv[9] = salt[9] ^ (high & 0xff);
-  iv[10] = salt[10] ^ (low >>> 8);
-  iv[11] = salt[11] ^ (low & 0xff);
+  write(iv, salt, 12, 2, ssrc, high, low);
 }
 
 /**
@@ -39,20 +28,30 @@ export function ctrIv(
   high: number,
   low: number,
 ): void {
-  iv[0] = salt[0];
-  iv[1] = salt[1];
-  iv[2] = salt[2];
-  iv[3] = salt[3];
-  iv[4] = salt[4] ^ (ssrc >>> 24);
-  iv[5] = salt[5] ^ ((ssrc >>> 16) & 0xff);
-  iv[6] = salt[6] ^ ((ssrc >>> 8) & 0xff);
-  iv[7] = salt[7] ^ (ssrc & 0xff);
-  iv[8] = salt[8] ^ (high >>> 24);
-  iv[9] = salt[9] ^ ((high >>> 16) & 0xff);
-  iv[10] = salt[10] ^ ((high >>> 8) & 0xff);
-  iv[11] = salt[11] ^ (high & 0xff);
-  iv[12] = salt[12] ^ (low >>> 8);
-  iv[13] = salt[13] ^ (low & 0xff);
+  write(iv, salt, 14, 4, ssrc, high, low);
   iv[14] = 0;
   iv[15] = 0;
+}
+
+/** `salt[0, length)` with SSRC ‖ high ‖ low XORed in from byte `at`. */
+function write(
+  iv: Uint8Array,
+  salt: Uint8Array,
+  length: number,
+  at: number,
+  ssrc: number,
+  high: number,
+  low: number,
+): void {
+  for (let i = 0; i < length; i++) iv[i] = salt[i];
+  iv[at] ^= ssrc >>> 24;
+  iv[at + 1] ^= (ssrc >>> 16) & 0xff;
+  iv[at + 2] ^= (ssrc >>> 8) & 0xff;
+  iv[at + 3] ^= ssrc & 0xff;
+  iv[at + 4] ^= high >>> 24;
+  iv[at + 5] ^= (high >>> 16) & 0xff;
+  iv[at + 6] ^= (high >>> 8) & 0xff;
+  iv[at + 7] ^= high & 0xff;
+  iv[at + 8] ^= low >>> 8;
+  iv[at + 9] ^= low & 0xff;
 }
