@@ -8,13 +8,20 @@
  * @module
  */
 import type { RTCRtpSender, RtpPacket } from "werift";
+import { Buffer } from "node:buffer";
 import { NOT_SENT, type PeerEgress, type QueuedStream, type Sent } from "./egress.ts";
 import { answerNacks, SEND_HISTORY_MS } from "./send-history.ts";
+import {
+  compactNtp,
+  ntpOfWallClock,
+  REPORTS,
+  type ReportTask,
+  scheduleReports,
+  writeSenderReport,
+} from "./sender-reports.ts";
 
 const MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-/** Seconds between the NTP epoch (1900) and the Unix epoch. */
-const NTP_UNIX_OFFSET = 2_208_988_800;
 
 /** werift sender fields the native path reads and keeps up to date. */
 interface SenderInternals {
@@ -30,8 +37,13 @@ interface SenderInternals {
   retransmittedPacketsSent: number;
   retransmittedBytesSent: number;
   stopped: boolean;
-  runRtcp(): void;
+  cname?: string;
+  lastSRtimestamp?: number;
+  lastSentSRTimestamp?: number;
 }
+
+/** Room for a sender report with an SDES CNAME of up to 255 bytes. */
+const REPORT_ROOM = 28 + 8 + 256;
 
 /** Rollover counter of one outgoing SSRC (RFC 3711 §3.3.1), from the sequence numbers sent. */
 export class Rollover {
@@ -55,7 +67,7 @@ export class Rollover {
 }
 
 /** One sender's stream to a player on the native path. */
-export class EgressStream implements QueuedStream {
+export class EgressStream implements QueuedStream, ReportTask {
   readonly #peer: PeerEgress;
   readonly #sender: SenderInternals;
   /** Header extension block written after the 12-byte header (empty for none). */
@@ -72,6 +84,7 @@ export class EgressStream implements QueuedStream {
   #pendingStep = 0;
   #sentAtMs = 0;
   #started = false;
+  #cname?: Uint8Array;
   // the last second of packets, by outgoing sequence number
   readonly #mask: number;
   readonly #ringPayload: (Uint8Array | undefined)[];
@@ -150,9 +163,42 @@ export class EgressStream implements QueuedStream {
     s.octetCount += payload.length;
     s.rtpTimestamp = ts;
     if (!this.#started) {
+      // sender reports from here on (werift's sender would start its own loop at its first
+      // packet; its loop is never started on this path)
       this.#started = true;
-      s.runRtcp();
+      this.#peer.whenClosed(scheduleReports(this));
     }
+    return true;
+  }
+
+  /**
+   * Sends a sender report (sender-reports.ts) for the packets sent so far, and keeps werift's
+   * fields that turn the player's receiver reports into a round-trip time. False once the
+   * sender stopped or the connection closed.
+   */
+  report(_now: number): boolean {
+    const s = this.#sender;
+    if (s.stopped || this.#peer.closed) return false;
+    if (this.#sentAtMs === 0) return true;
+    const wallClockMs = performance.timeOrigin + this.#sentAtMs;
+    this.#cname ??= new TextEncoder().encode(s.cname ?? "");
+    const out = REPORT;
+    const length = writeSenderReport(out, {
+      ssrc: s.ssrc,
+      wallClockMs,
+      rtpTimestamp: s.rtpTimestamp,
+      packetCount: s.packetCount,
+      octetCount: s.octetCount,
+      cname: this.#cname,
+    });
+    if (!this.#peer.sendRtcp(out.subarray(0, length))) {
+      REPORTS.unsent.n++;
+      return true;
+    }
+    REPORTS.sent.n++;
+    const { seconds, fraction } = ntpOfWallClock(wallClockMs);
+    s.lastSRtimestamp = compactNtp(seconds, fraction);
+    s.lastSentSRTimestamp = Date.now() / 1000;
     return true;
   }
 
@@ -223,6 +269,9 @@ export class EgressStream implements QueuedStream {
   }
 }
 
+/** Where reports are written (the event loop is single-threaded); werift's SRTCP wants a Buffer. */
+const REPORT = Buffer.alloc(REPORT_ROOM);
+
 /**
  * The header extension block werift's sender would write for this sender: mid (when it has
  * one) and abs-send-time (value filled per packet), by id, one-byte form (RFC 8285) or
@@ -257,10 +306,8 @@ function extensionBlock(s: SenderInternals): { block: Uint8Array; absAt: number 
   };
 }
 
-/** The 64-bit NTP time of `performance.now()` value `ms`. */
+/** The 64-bit NTP time of `performance.now()` value `ms` (werift's `ntpTimestamp`). */
 function ntpOf(ms: number): bigint {
-  const unix = (performance.timeOrigin + ms) / 1000;
-  const seconds = Math.floor(unix);
-  const fraction = Math.floor((unix - seconds) * 0x1_0000_0000);
-  return (BigInt(seconds + NTP_UNIX_OFFSET) << 32n) | BigInt(fraction);
+  const { seconds, fraction } = ntpOfWallClock(performance.timeOrigin + ms);
+  return (BigInt(seconds) << 32n) | BigInt(fraction);
 }

@@ -43,6 +43,9 @@ interface SrtpContext {
 
 interface DtlsTransport {
   srtp?: { localContext?: SrtpContext };
+  srtcp?: { encrypt(rtcp: Uint8Array): Uint8Array };
+  bytesSent: number;
+  packetsSent: number;
   dtls?: { srtp?: { srtpProfile?: number } };
   iceTransport: { connection: IceConnection };
 }
@@ -127,6 +130,7 @@ export class PeerEgress {
   #name?: Uint8Array;
   #closed = false;
   #refusals = 0;
+  readonly #onClose: (() => void)[] = [];
   // the queue: streams, payloads, and per packet marker | payload type, seq, timestamp, ROC
   readonly #streams: QueuedStream[] = [];
   readonly #payloads: Uint8Array[] = [];
@@ -289,9 +293,44 @@ export class PeerEgress {
     return SENT_BY_WERIFT;
   }
 
+  /**
+   * Protects the compound RTCP packet `rtcp` with werift's SRTCP session (its index) and sends
+   * it at once; false when it could not be sent.
+   */
+  sendRtcp(rtcp: Uint8Array): boolean {
+    if (!this.#ready()) return false;
+    const dtls = this.#dtls;
+    const srtcp = dtls.srtcp?.encrypt(rtcp);
+    if (!srtcp || srtcp.length > SLOT_PAYLOAD) return false;
+    dtls.bytesSent += srtcp.length;
+    dtls.packetsSent++;
+    if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
+      const b = this.#batch;
+      b.ciphertexts[0].set(srtcp);
+      b.setLengths(0, 0, srtcp.length, 0);
+      COUNTED.calls.n++;
+      return b.send(this.#fd, this.#name!, 1, false).sent === 1;
+    }
+    dtls.iceTransport.connection.send(srtcp).catch(() => {});
+    return true;
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Runs `fn` when the connection's egress closes (at once when it has). */
+  whenClosed(fn: () => void): void {
+    if (this.#closed) fn();
+    else this.#onClose.push(fn);
+  }
+
   /** Frees the cipher contexts; later packets are dropped. */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    for (const fn of this.#onClose.splice(0)) fn();
     this.#count = 0;
     this.#protector?.close();
     this.#protector = undefined;

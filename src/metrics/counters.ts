@@ -116,6 +116,11 @@ export const metrics = {
     "sfu_egress_dropped_total",
     "RTP packets the native path could not send (no ICE consent, socket buffer full).",
   ),
+  senderReports: new Counter(
+    "sfu_sender_reports_total",
+    "RTCP sender reports of the native path: sent, unsent (no ICE consent, socket gone) or error (an exception; the stream's reports stop).",
+    "result",
+  ),
   nacksReceived: new Counter("sfu_nacks_received_total", "NACK messages received from players."),
   retransmissions: new Counter("sfu_retransmissions_total", "Packets resent from the history."),
   plisReceived: new Counter("sfu_keyframe_requests_received_total", "PLI/FIR from players."),

@@ -10,6 +10,7 @@ import {
   ReceiverEstimatedMaxBitrate,
   RTCPeerConnection,
   RtcpPayloadSpecificFeedback,
+  RtcpSrPacket,
   RtcpTransportLayerFeedback,
   RTCRtpCodecParameters,
   type RTCRtpTransceiver,
@@ -259,6 +260,8 @@ export class Player {
   readonly payloadTypes = { video: new Set<number>(), audio: new Set<number>() };
   /** RTCP sender reports received. */
   senderReports = 0;
+  /** The last video sender report and when it arrived (`Date.now()`). */
+  lastSenderReport?: { packet: RtcpSrPacket; at: number };
   /** When the first keyframe arrived (performance.now()). */
   firstKeyframeAt?: number;
   /** When the connection came up (performance.now()). */
@@ -284,7 +287,9 @@ export class Player {
       const kind = track.kind as "audio" | "video";
       if (kind === "video") {
         receiver.onRtcp.subscribe((p) => {
-          if (p.type === 200) this.senderReports++;
+          if (p.type !== 200) return;
+          this.senderReports++;
+          this.lastSenderReport = { packet: p as RtcpSrPacket, at: Date.now() };
         });
       }
       track.onReceiveRtp.subscribe((rtp) => {

@@ -226,7 +226,38 @@ Deno.test("loss on a player's leg is repaired from the server's history (NACK), 
         0,
       );
     assert.ok(retransmitted > 0, "the server retransmitted what the player lost");
-    await until(() => player.senderReports > 0, "an RTCP sender report from the server", 5000);
+    // a sender report written after the last packet says exactly what the server sent
+    const endedAt = Date.now();
+    await until(
+      () => (player.lastSenderReport?.at ?? 0) > endedAt + 50,
+      "an RTCP sender report from the server after the last packet",
+      5000,
+    );
+    const sr = player.lastSenderReport!;
+    const video = egress.media.peer.pc.getSenders().find((s) => s.ssrc === sr.packet.ssrc);
+    assert.ok(video, "the SR's SSRC is one of the server's senders");
+    const sent = video as unknown as {
+      ssrc: number;
+      packetCount: number;
+      octetCount: number;
+      rtpTimestamp: number;
+      rtt?: number;
+    };
+    assert.ok(player.ssrcs.video.has(sr.packet.ssrc), "the SR is about the video the player gets");
+    assert.equal(sr.packet.senderInfo.packetCount, sent.packetCount);
+    assert.equal(sr.packet.senderInfo.octetCount, sent.octetCount);
+    assert.ok(sent.packetCount >= pub.sent.video, `${sent.packetCount} packets reported`);
+    assert.equal(sr.packet.senderInfo.rtpTimestamp, player.videoLog.at(-1)!.ts);
+    const ntp = BigInt(sr.packet.senderInfo.ntpTimestamp);
+    const wallMs = (Number(ntp >> 32n) - 2_208_988_800) * 1000 +
+      (Number(ntp & 0xffff_ffffn) / 2 ** 32) * 1000;
+    assert.ok(
+      endedAt - 2000 < wallMs && wallMs <= endedAt,
+      `NTP time of the last packet ${new Date(wallMs).toISOString()}`,
+    );
+    // the player's receiver reports echo it (LSR), so the server measures a round trip
+    await until(() => sent.rtt !== undefined, "a round-trip time from the receiver reports", 5000);
+    assert.ok(sent.rtt! >= 0 && sent.rtt! < 1, `rtt ${sent.rtt} s`);
   } finally {
     await Promise.all([pub.close(), player.close()]);
     await server.shutdown();
