@@ -65,6 +65,7 @@ import { loopLag } from "../../src/metrics/loop-lag.ts";
 import "../../src/media/werift-patches.ts";
 import { FastRx } from "./fast-rx.ts";
 import { SrtpUnprotector } from "./srtp-unprotect.ts";
+import { useNativeSrtcp } from "../../src/media/srtcp-native.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args.filter((a) => a !== "--"),
@@ -180,6 +181,9 @@ const originalEmit = installTap();
 
 /** The FFI receive path (`--rx ffi`, the default), when libc can be opened. */
 const fastRx = args.rx === "ffi" ? FastRx.open(originalEmit) : undefined;
+// the players' RTCP (receiver reports out, the server's sender reports in) on OpenSSL, as the
+// server's is: werift builds a node:crypto cipher per RTCP packet (a load cost, not the server's)
+if (fastRx) useNativeSrtcp();
 if (args.rx === "ffi" && !fastRx) {
   console.error("players: the FFI receive path is not available here: using node:dgram");
 }
