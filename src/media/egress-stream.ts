@@ -2,8 +2,8 @@
  * One sender's stream to a player on the native egress path (egress.ts): the sequence number
  * and timestamp rewriting with its continuity rules (republish, layer switch), the player's
  * header extensions (mid, abs-send-time), the SRTP rollover counter, werift's sender counters
- * (read by its sender reports), and a ring of the last second of packets to answer NACKs,
- * in RTX when negotiated.
+ * (its stats; our sender reports, sender-reports.ts, are written from them), and a ring of the
+ * last second of packets to answer NACKs, in RTX when negotiated.
  *
  * @module
  */
@@ -33,7 +33,6 @@ interface SenderInternals {
   packetCount: number;
   octetCount: number;
   rtpTimestamp: number;
-  ntpTimestamp: bigint;
   retransmittedPacketsSent: number;
   retransmittedBytesSent: number;
   stopped: boolean;
@@ -106,16 +105,6 @@ export class EgressStream implements QueuedStream, ReportTask {
     this.#mask = ringSize - 1;
     this.#ringPayload = new Array(ringSize);
     this.#ring = new Float64Array(ringSize * 4).fill(-1);
-    // werift's sender reports pair ntpTimestamp with rtpTimestamp: the wall-clock time of the
-    // last packet sent here, converted only when a report is written
-    let written = 0n;
-    Object.defineProperty(s, "ntpTimestamp", {
-      configurable: true,
-      get: () => this.#sentAtMs > 0 ? ntpOf(this.#sentAtMs) : written,
-      set: (value: bigint) => {
-        written = value;
-      },
-    });
     answerNacks(sender, (seq) => this.#retransmit(seq));
   }
 
@@ -304,10 +293,4 @@ function extensionBlock(s: SenderInternals): { block: Uint8Array; absAt: number 
     block: new Uint8Array([...profile, words >>> 8, words & 0xff, ...bytes]),
     absAt,
   };
-}
-
-/** The 64-bit NTP time of `performance.now()` value `ms` (werift's `ntpTimestamp`). */
-function ntpOf(ms: number): bigint {
-  const { seconds, fraction } = ntpOfWallClock(performance.timeOrigin + ms);
-  return (BigInt(seconds) << 32n) | BigInt(fraction);
 }

@@ -7,8 +7,9 @@
  * alone leaves at once. Sending a queue: each header is written, each payload encrypted
  * straight from the source packet with the connection's OpenSSL context, and runs of packets
  * of one size go to the kernel in one segmented `sendmsg` on werift's own socket
- * (native/datagram-batch.ts). werift keeps ICE, DTLS, RTCP and the sender reports, which read
- * the counters the streams keep (egress-stream.ts).
+ * (native/datagram-batch.ts). Sender reports are written here too (sender-reports.ts, from
+ * the counters the streams keep: egress-stream.ts); werift keeps ICE, DTLS and the RTCP that
+ * comes in.
  *
  * A player whose selected pair has no local descriptor (TURN, TCP) gets the same protected
  * packets through werift's connection. Used when {@link PeerEgress.for} returns one (Linux,
