@@ -7,9 +7,9 @@
  * alone leaves at once. Sending a queue: each header is written, each payload encrypted
  * straight from the source packet with the connection's OpenSSL context, and runs of packets
  * of one size go to the kernel in one segmented `sendmsg` on werift's own socket
- * (native/datagram-batch.ts). Sender reports are written here too (sender-reports.ts, from
- * the counters the streams keep: egress-stream.ts); werift keeps ICE, DTLS and the RTCP that
- * comes in.
+ * (native/datagram-batch.ts). Sender reports go out here too (written by sender-reports.ts
+ * from the counters the streams keep: egress-stream.ts); werift keeps ICE, DTLS and the RTCP
+ * that comes in.
  *
  * A player whose selected pair has no local descriptor (TURN, TCP) gets the same protected
  * packets through werift's connection. Used when {@link PeerEgress.for} returns one (Linux,
@@ -303,16 +303,18 @@ export class PeerEgress {
     const dtls = this.#dtls;
     const srtcp = dtls.srtcp?.encrypt(rtcp);
     if (!srtcp || srtcp.length > SLOT_PAYLOAD) return false;
-    dtls.bytesSent += srtcp.length;
-    dtls.packetsSent++;
     if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
       const b = this.#batch;
       b.ciphertexts[0].set(srtcp);
       b.setLengths(0, 0, srtcp.length, 0);
       COUNTED.calls.n++;
-      return b.send(this.#fd, this.#name!, 1, false).sent === 1;
+      if (b.send(this.#fd, this.#name!, 1, false).sent !== 1) return false;
+    } else {
+      dtls.iceTransport.connection.send(srtcp).catch(() => {});
     }
-    dtls.iceTransport.connection.send(srtcp).catch(() => {});
+    // werift's transport counters (its stats), as its own sendRtcp keeps them
+    dtls.bytesSent += srtcp.length;
+    dtls.packetsSent++;
     return true;
   }
 
