@@ -77,6 +77,14 @@ async function waitPhase(page: Page, wanted: string): Promise<void> {
   await page.waitForSelector(`body[data-phase="${wanted}"]`);
 }
 
+/** The fields of Chromium's `remote-outbound-rtp` stats the test reads. */
+interface RemoteOutbound {
+  type: string;
+  kind: string;
+  packetsSent: number;
+  remoteTimestamp: number;
+}
+
 browserTest("publish page → watch page: waits for the host, decodes video and audio", async (t) => {
   const server = await testServer({ MAX_PARTICIPANTS: "4" });
   const chromium = await launch();
@@ -130,6 +138,21 @@ browserTest("publish page → watch page: waits for the host, decodes video and 
           assert.match(String(cipher), /AES128_CM_HMAC_SHA1_80|AEAD_AES_128_GCM/);
           console.log(`Chromium player's SRTP cipher: ${cipher}`);
         }
+        // Chromium reads the server's RTCP sender reports: its remote-outbound-rtp stats come
+        // from nothing else, and their remote timestamp is the report's NTP time
+        const report = await until(async () => {
+          const remote = await watch.evaluate(async () => {
+            const stats = await (globalThis as unknown as {
+              watchPage: { whep: { pc: { getStats(): Promise<Map<string, RemoteOutbound>> } } };
+            }).watchPage.whep.pc.getStats();
+            return [...stats.values()].filter((s) => s.type === "remote-outbound-rtp");
+          });
+          return remote.find((s) => s.kind === "video" && s.packetsSent > 0);
+        }, "a sender report from the server in Chromium's stats");
+        assert.ok(
+          Math.abs(report.remoteTimestamp - Date.now()) < 5000,
+          `SR time ${new Date(report.remoteTimestamp).toISOString()}`,
+        );
         const size = await sameSize(watch, publish, "watch");
         assert.equal(size, "640x360");
         await audioRises(watch, "watch");
