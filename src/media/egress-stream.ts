@@ -84,6 +84,7 @@ export class EgressStream implements QueuedStream, ReportTask {
   #sentAtMs = 0;
   #started = false;
   #cname?: Uint8Array;
+  #clockRate = 90_000;
   // the last second of packets, by outgoing sequence number
   readonly #mask: number;
   readonly #ringPayload: (Uint8Array | undefined)[];
@@ -119,10 +120,11 @@ export class EgressStream implements QueuedStream, ReportTask {
   }
 
   /**
-   * Queues `rtp` with payload type `payloadType` on the connection's batch (sent when the
-   * batch is flushed: egress.ts); `now` is `performance.now()`. False when the sender stopped.
+   * Queues `rtp` with payload type `payloadType` (of clock rate `clockRate`) on the connection's
+   * batch (sent when the batch is flushed: egress.ts); `now` is `performance.now()`. False when
+   * the sender stopped.
    */
-  send(rtp: RtpPacket, payloadType: number, now: number): boolean {
+  send(rtp: RtpPacket, payloadType: number, clockRate: number, now: number): boolean {
     const s = this.#sender;
     if (s.stopped) return false;
     const header = rtp.header;
@@ -138,6 +140,7 @@ export class EgressStream implements QueuedStream, ReportTask {
     this.#lastSeq = seq;
     this.#lastTs = ts;
     this.#sentAtMs = now;
+    this.#clockRate = clockRate;
     const payload = rtp.payload;
     const meta = (header.marker ? 0x80 : 0) | payloadType;
     const i = seq & this.#mask;
@@ -161,21 +164,26 @@ export class EgressStream implements QueuedStream, ReportTask {
   }
 
   /**
-   * Sends a sender report (sender-reports.ts) for the packets sent so far, and keeps werift's
-   * fields that turn the player's receiver reports into a round-trip time. False once the
-   * sender stopped or the connection closed.
+   * Sends a sender report (sender-reports.ts) once the stream has sent a packet, and keeps
+   * werift's fields that turn the player's receiver reports into a round-trip time. The
+   * report's NTP time is the time of writing and its RTP timestamp the last packet's, advanced
+   * by the time since at the clock rate (RFC 3550 §6.4.1), as mediasoup and Pion do: two reports
+   * never carry the same NTP time, so a receiver report's LSR names exactly one of them, and
+   * while the publisher is away the reports keep the timeline the continuity rules resume on
+   * (subscription.ts). False once the sender stopped or the connection closed.
    */
-  report(_now: number): boolean {
+  report(now: number): boolean {
     const s = this.#sender;
     if (s.stopped || this.#peer.closed) return false;
     if (this.#sentAtMs === 0) return true;
-    const wallClockMs = performance.timeOrigin + this.#sentAtMs;
+    const wallClockMs = performance.timeOrigin + now;
+    const elapsed = Math.max(0, now - this.#sentAtMs);
     this.#cname ??= new TextEncoder().encode(s.cname ?? "");
     const out = REPORT;
     const length = writeSenderReport(out, {
       ssrc: s.ssrc,
       wallClockMs,
-      rtpTimestamp: s.rtpTimestamp,
+      rtpTimestamp: (s.rtpTimestamp + Math.round((elapsed * this.#clockRate) / 1000)) >>> 0,
       packetCount: s.packetCount,
       octetCount: s.octetCount,
       cname: this.#cname,

@@ -269,7 +269,8 @@ export class Subscription {
       return;
     }
     // queued on the connection; the feed sends the queues when the packet's fan-out is done
-    if (!entry.fast.send(rtp, entry.codec.target.payloadType, now)) EGRESS.dropped.n++;
+    const target = entry.codec.target;
+    if (!entry.fast.send(rtp, target.payloadType, target.clockRate, now)) EGRESS.dropped.n++;
   }
 
   /**
