@@ -170,19 +170,19 @@ export class EgressStream implements QueuedStream, ReportTask {
    * by the time since at the clock rate (RFC 3550 §6.4.1), as mediasoup and Pion do: two reports
    * never carry the same NTP time, so a receiver report's LSR names exactly one of them, and
    * while the publisher is away the reports keep the timeline the continuity rules resume on
-   * (subscription.ts). False once the sender stopped or the connection closed.
+   * (subscription.ts). Scheduled from the first packet on, cancelled when the connection closes
+   * (`PeerEgress.whenClosed`); false once the sender stopped.
    */
   report(now: number): boolean {
     const s = this.#sender;
-    if (s.stopped || this.#peer.closed) return false;
-    if (this.#sentAtMs === 0) return true;
-    const wallClockMs = performance.timeOrigin + now;
+    if (s.stopped) return false;
+    const ntp = ntpOfWallClock(performance.timeOrigin + now);
     const elapsed = Math.max(0, now - this.#sentAtMs);
     this.#cname ??= new TextEncoder().encode(s.cname ?? "");
     const out = REPORT;
     const length = writeSenderReport(out, {
       ssrc: s.ssrc,
-      wallClockMs,
+      ntp,
       rtpTimestamp: (s.rtpTimestamp + Math.round((elapsed * this.#clockRate) / 1000)) >>> 0,
       packetCount: s.packetCount,
       octetCount: s.octetCount,
@@ -193,8 +193,7 @@ export class EgressStream implements QueuedStream, ReportTask {
       return true;
     }
     REPORTS.sent.n++;
-    const { seconds, fraction } = ntpOfWallClock(wallClockMs);
-    s.lastSRtimestamp = compactNtp(seconds, fraction);
+    s.lastSRtimestamp = compactNtp(ntp.seconds, ntp.fraction);
     s.lastSentSRTimestamp = Date.now() / 1000;
     return true;
   }

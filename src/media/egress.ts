@@ -250,7 +250,7 @@ export class PeerEgress {
       }
     }
     if (ready === 0) return;
-    if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
+    if (this.#bySocket()) {
       const result = b.send(this.#fd, this.#name!, ready, this.#refusals < REFUSALS_TOLERATED);
       if (result.segmentationRefused) this.#refusals++;
       COUNTED.native.n += result.sent;
@@ -286,10 +286,7 @@ export class PeerEgress {
       return NOT_SENT;
     }
     b.setLengths(0, headerLength, payload.length, protector.tagLength);
-    if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
-      COUNTED.calls.n++;
-      return b.send(this.#fd, this.#name!, 1, false).sent === 1 ? SENT_BY_SOCKET : NOT_SENT;
-    }
+    if (this.#bySocket()) return this.#sendFirstSlot() ? SENT_BY_SOCKET : NOT_SENT;
     this.#dtls.iceTransport.connection.send(b.concat(0)).catch(() => {});
     return SENT_BY_WERIFT;
   }
@@ -303,12 +300,11 @@ export class PeerEgress {
     const dtls = this.#dtls;
     const srtcp = dtls.srtcp?.encrypt(rtcp);
     if (!srtcp || srtcp.length > SLOT_PAYLOAD) return false;
-    if (this.#fd >= 0 && !this.#pair!.protocol.transport?.closed) {
+    if (this.#bySocket()) {
       const b = this.#batch;
       b.ciphertexts[0].set(srtcp);
       b.setLengths(0, 0, srtcp.length, 0);
-      COUNTED.calls.n++;
-      if (b.send(this.#fd, this.#name!, 1, false).sent !== 1) return false;
+      if (!this.#sendFirstSlot()) return false;
     } else {
       dtls.iceTransport.connection.send(srtcp).catch(() => {});
     }
@@ -316,11 +312,6 @@ export class PeerEgress {
     dtls.bytesSent += srtcp.length;
     dtls.packetsSent++;
     return true;
-  }
-
-  /** True once {@link close} was called. */
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** Runs `fn` when the connection's egress closes (at once when it has). */
@@ -339,6 +330,17 @@ export class PeerEgress {
     this.#protector = undefined;
     this.#fd = -1;
     peers.delete(this.#dtls);
+  }
+
+  /** The route has a descriptor of a socket werift has not closed (else: werift's connection). */
+  #bySocket(): boolean {
+    return this.#fd >= 0 && !this.#pair!.protocol.transport?.closed;
+  }
+
+  /** One `sendmsg` of the batch's first slot (free between flushes); true when it went out. */
+  #sendFirstSlot(): boolean {
+    COUNTED.calls.n++;
+    return this.#batch.send(this.#fd, this.#name!, 1, false).sent === 1;
   }
 
   /** Keys and route are current and ICE consent holds. */

@@ -26,8 +26,8 @@ const TWO_32 = 0x1_0000_0000;
 export interface SenderReport {
   /** SSRC of the sender. */
   ssrc: number;
-  /** Wall-clock time the RTP timestamp corresponds to, ms since the Unix epoch. */
-  wallClockMs: number;
+  /** NTP time the RTP timestamp corresponds to ({@link ntpOfWallClock}). */
+  ntp: { seconds: number; fraction: number };
   /** RTP timestamp of that instant. */
   rtpTimestamp: number;
   /** Packets sent so far (mod 2^32). */
@@ -56,7 +56,7 @@ export function ntpOfWallClock(wallClockMs: number): { seconds: number; fraction
  */
 export function writeSenderReport(out: Uint8Array, report: SenderReport): number {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const { seconds, fraction } = ntpOfWallClock(report.wallClockMs);
+  const { seconds, fraction } = report.ntp;
   view.setUint8(0, 0x80); // V=2, P=0, RC=0
   view.setUint8(1, 200);
   view.setUint16(2, 6); // 28 bytes: 7 words − 1

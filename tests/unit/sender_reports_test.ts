@@ -12,9 +12,10 @@ import {
 } from "../../src/media/sender-reports.ts";
 
 Deno.test("sender reports: RFC 3550 SR + SDES that werift reads back", async (t) => {
+  const wallClockMs = Date.UTC(2026, 10, 24, 6, 30, 0, 250);
   const report = {
     ssrc: 0xdeadbeef,
-    wallClockMs: Date.UTC(2026, 10, 24, 6, 30, 0, 250),
+    ntp: ntpOfWallClock(wallClockMs),
     rtpTimestamp: 0xfffffff0,
     packetCount: 123_456,
     octetCount: 2 ** 32 + 77, // wraps (mod 2^32)
@@ -23,7 +24,7 @@ Deno.test("sender reports: RFC 3550 SR + SDES that werift reads back", async (t)
   await t.step("NTP time: seconds since 1900 and a 32-bit fraction", () => {
     assert.deepEqual(ntpOfWallClock(0), { seconds: 2_208_988_800, fraction: 0 });
     assert.deepEqual(ntpOfWallClock(1500), { seconds: 2_208_988_801, fraction: 2 ** 31 });
-    const { seconds, fraction } = ntpOfWallClock(report.wallClockMs);
+    const { seconds, fraction } = ntpOfWallClock(wallClockMs);
     assert.equal(fraction, 2 ** 30); // .25 s
     assert.equal(compactNtp(seconds, fraction), (((seconds & 0xffff) << 16) | 0x4000) >>> 0);
   });
@@ -36,7 +37,7 @@ Deno.test("sender reports: RFC 3550 SR + SDES that werift reads back", async (t)
     assert.equal(sr.type, 200);
     assert.equal(sr.ssrc, report.ssrc);
     assert.equal(sr.reports.length, 0);
-    const { seconds, fraction } = ntpOfWallClock(report.wallClockMs);
+    const { seconds, fraction } = ntpOfWallClock(wallClockMs);
     assert.equal(BigInt(sr.senderInfo.ntpTimestamp), (BigInt(seconds) << 32n) | BigInt(fraction));
     assert.equal(sr.senderInfo.rtpTimestamp, report.rtpTimestamp);
     assert.equal(sr.senderInfo.packetCount, report.packetCount);
