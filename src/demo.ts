@@ -20,7 +20,7 @@ Pages:   ${url}/
 OBS:     Settings → Stream → Service "WHIP"
          Server       ${url}/whip/${room}
          Bearer Token ${demo.hostToken}
-Publish with curl (any offer file, e.g. from ../shared/fixtures/):
+Publish with curl (any offer file, e.g. from tests/fixtures/):
   curl -i -X POST ${url}/whip/${room} -H "Authorization: Bearer ${demo.hostToken}" \\
        -H "Content-Type: application/sdp" --data-binary @offer.sdp
 Play with curl (server-offer mode: empty body):

@@ -1,5 +1,5 @@
 /**
- * Runs `tests/curl/walkthrough.sh` (plain curl, the real offers of `shared/fixtures`) against a
+ * Runs `tests/curl/walkthrough.sh` (plain curl, the real offers of `tests/fixtures`) against a
  * server started in-process on a random port.
  *
  * @module
@@ -11,7 +11,7 @@ import { mintToken } from "../../src/auth/tokens.ts";
 
 const SCRIPT = decodeURIComponent(new URL("./walkthrough.sh", import.meta.url).pathname);
 const FIXTURES = decodeURIComponent(
-  new URL("../../../shared/fixtures/", import.meta.url).pathname,
+  new URL("../fixtures/", import.meta.url).pathname,
 );
 const JWT_SECRET = "curl-walkthrough-secret-32chars!";
 

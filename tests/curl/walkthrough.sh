@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A whole WHIP / WHEP session against a running server, with nothing but curl (and grep/awk/sed),
-# using the real offers of shared/fixtures. Every check prints one line, "ok - ..." or
+# using the real offers of tests/fixtures. Every check prints one line, "ok - ..." or
 # "not ok - ..." (diagnostics follow as "#" lines); the last line is "N passed, M failed" and the
 # exit status is non-zero when anything failed. tests/curl/curl_test.ts runs it in CI.
 #
@@ -10,7 +10,7 @@
 #   GUEST_TOKEN       participant token of "demo" (another identity)
 #   OTHER_ROOM_TOKEN  host token of another room
 #   EMOJI_HOST_TOKEN  host token of the room 🎸
-#   FIXTURES          path of shared/fixtures
+#   FIXTURES          path of tests/fixtures
 #
 # The walkthrough ends by closing the rooms "demo" and 🎸 (DELETE /rooms/...).
 # By hand, against `deno task start`: take the host and participant tokens from the demo banner
@@ -23,7 +23,7 @@ set -euo pipefail
 : "${GUEST_TOKEN:?set GUEST_TOKEN (participant of demo)}"
 : "${OTHER_ROOM_TOKEN:?set OTHER_ROOM_TOKEN (host of another room)}"
 : "${EMOJI_HOST_TOKEN:?set EMOJI_HOST_TOKEN (host of the room 🎸)}"
-: "${FIXTURES:?set FIXTURES to the shared/fixtures directory}"
+: "${FIXTURES:?set FIXTURES to the tests/fixtures directory}"
 BASE=${BASE%/}
 command -v curl >/dev/null || {
   echo "curl is required" >&2

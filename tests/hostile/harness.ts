@@ -16,9 +16,9 @@ import { Player, Publisher, until } from "../helpers/clients.ts";
 
 export { until };
 
-/** A fixture of `../shared/fixtures/` as text. */
+/** A fixture of `tests/fixtures/` as text. */
 export const fixture = (name: string): string =>
-  Deno.readTextFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 
 /** The publishing (sendonly) offers of the fixtures. */
 export const PUBLISH_FIXTURES = [

@@ -1,5 +1,5 @@
 /**
- * Hostile input, point 1: mutated real offers (`../shared/fixtures/`) to `POST /whip/{room}`,
+ * Hostile input, point 1: mutated real offers (`tests/fixtures/`) to `POST /whip/{room}`,
  * `POST /whep/{room}`, and mutated answers to `PATCH {session}` in server-offer mode. Every
  * answer is a success or a 4xx with problem details, every session an accepted mutant created is
  * deleted, and the live publisher → player media keeps flowing throughout.

@@ -130,7 +130,7 @@ Deno.test("OBS simulcast (rids 0..3): every layer is accepted in the answer", as
   try {
     const host = await server.token("host", "obs-sim");
     const fixture = Deno.readTextFileSync(
-      new URL("../../../shared/fixtures/obs-style-publish.sdp", import.meta.url),
+      new URL("../fixtures/obs-style-publish.sdp", import.meta.url),
     );
     const res = await call(`${server.url}/whip/obs-sim`, host, {
       method: "POST",

@@ -1,6 +1,6 @@
 /**
  * Every error status of the API page, each answered with RFC 9457 problem details, and the
- * server carrying on afterwards. Offers come from real clients (`../shared/fixtures/`).
+ * server carrying on afterwards. Offers come from real clients (`tests/fixtures/`).
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
@@ -8,7 +8,7 @@ import { TEST_SECRET, testServer } from "../helpers/server.ts";
 import { call, Player, Publisher, until } from "../helpers/clients.ts";
 
 const fixture = (name: string) =>
-  Deno.readTextFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 const SDP = { "Content-Type": "application/sdp" };
 
 async function expectProblem(res: Response, status: number, code?: string) {

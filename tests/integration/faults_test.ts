@@ -9,7 +9,7 @@ import { call, Player, Publisher, until } from "../helpers/clients.ts";
 
 const SDP = { "Content-Type": "application/sdp" };
 const playOffer = Deno.readTextFileSync(
-  new URL("../../../shared/fixtures/chromium-play.sdp", import.meta.url),
+  new URL("../fixtures/chromium-play.sdp", import.meta.url),
 );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,7 +8,7 @@ import { call } from "../helpers/clients.ts";
 import dgram from "node:dgram";
 
 const offer = Deno.readTextFileSync(
-  new URL("../../../shared/fixtures/obs-style-publish.sdp", import.meta.url),
+  new URL("../fixtures/obs-style-publish.sdp", import.meta.url),
 );
 
 async function publish(env: Record<string, string>) {

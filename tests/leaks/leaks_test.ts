@@ -4,7 +4,7 @@
  * counted); every client is closed in its cycle, so what remains is the server's.
  *
  * 900 cycles are signalling only (WHIP and WHEP POSTs with real offers from
- * `../shared/fixtures/`, then DELETE: the server creates and destroys peer connections, binds
+ * `tests/fixtures/`, then DELETE: the server creates and destroys peer connections, binds
  * and frees sockets, starts and stops timers); 100 are full werift sessions with ICE, DTLS,
  * SRTP and media, ended half by DELETE and half by the peer vanishing (SESSION_TIMEOUT).
  */
@@ -47,7 +47,7 @@ const { call, Player, Publisher } = await import("../helpers/clients.ts");
 const CYCLES = 1000;
 const CONNECTED_EVERY = 10;
 const fixture = (name: string) =>
-  Deno.readTextFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 const publishOffer = fixture("chromium-publish.sdp");
 const playOffer = fixture("chromium-play.sdp");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -8,7 +8,7 @@ import {
 } from "../../src/media/codecs.ts";
 import { type Codec, type MediaSection, parseSdp } from "../../src/sdp/offer.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
+const FIXTURES = new URL("../fixtures/", import.meta.url);
 const section = (name: string, kind: "audio" | "video"): MediaSection => {
   const found = parseSdp(Deno.readTextFileSync(new URL(name, FIXTURES))).media.find((m) =>
     m.kind === kind

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { SdpError } from "../../src/errors.ts";
 import { type Codec, type MediaSection, parseSdp } from "../../src/sdp/offer.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
+const FIXTURES = new URL("../fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
 const FIXTURE_NAMES = [
   "chromium-play.sdp",

@@ -8,7 +8,7 @@ import {
 import { setFmtpParameters } from "../../src/sdp/fmtp.ts";
 
 const GSTREAMER_PUBLISH = Deno.readTextFileSync(
-  new URL("../../../shared/fixtures/gstreamer-publish.sdp", import.meta.url),
+  new URL("../fixtures/gstreamer-publish.sdp", import.meta.url),
 );
 
 const UFRAG = "srvU";
