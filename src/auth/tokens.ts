@@ -21,8 +21,15 @@ import {
 import { z } from "zod";
 import { AuthError } from "../errors.ts";
 
-/** What a token lets its bearer be in its room. */
-export type Role = "host" | "participant";
+/**
+ * What a token lets its bearer be in its room: the `host` opens, publishes and manages it; a
+ * `participant` watches and publishes its own media; a `viewer` only watches (WHEP, room state and
+ * events), is not counted against `maxParticipants`, and may share its token with a crowd.
+ */
+export type Role = "host" | "participant" | "viewer";
+
+/** Every role, in the order of the rights they carry. */
+export const ROLES: readonly Role[] = ["host", "participant", "viewer"];
 
 /** The validated claims of a verified token. */
 export interface Claims {
@@ -30,7 +37,7 @@ export interface Claims {
   sub: string;
   /** The one room this token is valid for (NFC-normalised, non-empty, at most 64 characters). */
   room: string;
-  /** `host` or `participant`. */
+  /** `host`, `participant` or `viewer`. */
   role: Role;
   /** Expiry, seconds since the epoch. */
   exp: number;
@@ -50,7 +57,7 @@ export interface VerifierOptions {
   audience?: string;
   /** Longest accepted token lifetime in seconds (`exp - iat`, or `exp - now` without `iat`). */
   maxTtlSeconds: number;
-  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds; default 5. */
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds; default 30 (`JWT_CLOCK_TOLERANCE`). */
   clockToleranceSeconds?: number;
 }
 
@@ -65,12 +72,14 @@ const MAX_TOKEN_BYTES = 8192;
 /** Three base64url segments (the last may be empty, so `alg: none` is refused by name). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const HMAC_ALGORITHMS = ["HS256"];
+/** Clock skew tolerated by default: issuers' and servers' clocks drift by seconds, not minutes. */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
 const JWKS_ALGORITHMS = ["ES256", "EdDSA"];
 
 const claimsSchema = z.object({
   sub: z.string().min(1).max(256),
   room: z.string().normalize("NFC").min(1).max(64),
-  role: z.enum(["host", "participant"]),
+  role: z.enum(["host", "participant", "viewer"]),
   exp: z.number(),
   iat: z.number().optional(),
 });
@@ -78,7 +87,7 @@ const claimsSchema = z.object({
 const claimMessages: Record<string, string> = {
   sub: "claim sub must be a non-empty string of at most 256 characters",
   room: "claim room must be a non-empty string of at most 64 characters",
-  role: "claim role must be host or participant",
+  role: "claim role must be host, participant or viewer",
   exp: "claim exp must be a number",
   iat: "claim iat must be a number",
 };
@@ -92,7 +101,7 @@ type KeyGetter = Parameters<typeof jwtVerify>[1];
  */
 export function createVerifier(options: VerifierOptions): TokenVerifier {
   const { maxTtlSeconds, issuer, audience } = options;
-  const tolerance = options.clockToleranceSeconds ?? 5;
+  const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   if (!Number.isFinite(maxTtlSeconds) || maxTtlSeconds <= 0) {
     throw new Error(`maxTtlSeconds must be a positive number of seconds, got ${maxTtlSeconds}`);
   }

@@ -21,7 +21,7 @@ interface SessionBase {
   /** The identity (`sub`) that created it. */
   readonly owner: string;
   /** The role of the token that created it. */
-  readonly role: "host" | "participant";
+  readonly role: "host" | "participant" | "viewer";
   /** Current ETag value (quoted), renewed by each ICE restart. */
   etag: string;
   /** When it was created (ms since epoch). */

@@ -54,8 +54,8 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /**
  * Whether claims signed correctly with HS256 are genuinely valid under the server's rules
- * (API.md): sub a string of 1–256 characters, room a string of 1–64 characters (NFC), role host
- * or participant, exp a number in the future, a lifetime within 24 h, iat and nbf numbers not in
+ * (API.md): sub a string of 1–256 characters, room a string of 1–64 characters (NFC), role host,
+ * participant or viewer, exp a number in the future, a lifetime within 24 h, iat and nbf numbers not in
  * the future. Generated times are far (≥ 10 min) from every edge, so clock skew cannot matter.
  */
 export function verdictOf(claims: Record<string, unknown>): Verdict {
@@ -65,7 +65,7 @@ export function verdictOf(claims: Record<string, unknown>): Verdict {
   if (typeof room !== "string") return "invalid";
   const nfc = room.normalize("NFC");
   if (nfc.length < 1 || nfc.length > 64) return "invalid";
-  if (role !== "host" && role !== "participant") return "invalid";
+  if (role !== "host" && role !== "participant" && role !== "viewer") return "invalid";
   if (typeof exp !== "number" || !(exp > t)) return "invalid";
   if ("iat" in claims) {
     if (typeof iat !== "number" || iat > t || exp - iat > MAX_TTL) return "invalid";
@@ -124,7 +124,18 @@ const corruption: fc.Arbitrary<Corruption> = fc.oneof(
   }),
   fc.record({
     key: fc.constant("role"),
-    value: fc.constantFrom("host", "participant", "admin", "HOST", "Host", "participant ", ""),
+    value: fc.constantFrom(
+      "host",
+      "participant",
+      "viewer",
+      "admin",
+      "HOST",
+      "Host",
+      "Viewer",
+      "viewers",
+      "participant ",
+      "",
+    ),
   }),
 );
 
@@ -134,7 +145,7 @@ const corruption: fc.Arbitrary<Corruption> = fc.oneof(
  */
 export const randomClaims: fc.Arbitrary<Record<string, unknown>> = fc.record({
   sub: fc.constantFrom("mallory", "eve"),
-  role: fc.constantFrom("participant", "host"),
+  role: fc.constantFrom("participant", "host", "viewer"),
   exp: fc.constantFrom(600, 3600, MAX_TTL - 600),
   iat: fc.option(fc.constantFrom(0, -600)),
   nbf: fc.option(fc.constant(-600)),
@@ -188,6 +199,18 @@ const crafted: fc.Arbitrary<{ kind: string; make: () => Promise<string>; verdict
         make: () => signRaw({ alg, typ: "JWT" }, goodClaims()),
       }),
     ),
+    fc.constantFrom("host", "participant").map((role) => ({
+      kind: `a viewer token's payload rewritten to role ${role}, signature kept`,
+      verdict: "invalid" as Verdict,
+      make: async () => {
+        const token = await signRaw({ alg: "HS256", typ: "JWT" }, {
+          ...goodClaims(),
+          role: "viewer",
+        });
+        const [header, , signature] = token.split(".");
+        return `${header}.${b64url(JSON.stringify({ ...goodClaims(), role }))}.${signature}`;
+      },
+    })),
     fc.constantFrom("HS384", "HS512").map((alg) => ({
       kind: `${alg} correctly signed with the secret (algorithm not configured)`,
       verdict: "invalid" as Verdict,
@@ -391,6 +414,8 @@ async function probe(
     const expected = claims?.role !== "host" ? 403 : claims?.sub === "host" ? 200 : 409;
     return assert.equal(s, expected, why);
   }
+  // Viewers are never counted against maxParticipants: a valid viewer token always plays.
+  if (claims?.role === "viewer") return assert.equal(s, 201, why);
   assert.ok([201, 409].includes(s), why);
 }
 

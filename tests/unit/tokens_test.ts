@@ -5,6 +5,7 @@ import {
   bearerToken,
   type Claims,
   createVerifier,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
   mintToken,
   parseDuration,
 } from "../../src/auth/tokens.ts";
@@ -121,6 +122,36 @@ Deno.test("HS256 verification", async (t) => {
     const t0 = now();
     const claims = await verifier.verify(await sign(payload({ iat: t0 - 60, exp: t0 - 2 })));
     assert.equal(claims.sub, "alice");
+  });
+
+  await t.step("the default clock tolerance is 30 s (JWT_CLOCK_TOLERANCE)", async () => {
+    assert.equal(DEFAULT_CLOCK_TOLERANCE_SECONDS, 30);
+    const t0 = now();
+    const late = await verifier.verify(await sign(payload({ iat: t0 - 120, exp: t0 - 25 })));
+    assert.equal(late.sub, "alice");
+    await refused(
+      verifier.verify(await sign(payload({ iat: t0 - 120, exp: t0 - 40 }))),
+      "token expired",
+    );
+    const early = await verifier.verify(await sign(payload({ nbf: t0 + 25 })));
+    assert.equal(early.sub, "alice");
+    const tight = createVerifier({ secret: SECRET, maxTtlSeconds: DAY, clockToleranceSeconds: 5 });
+    await refused(
+      tight.verify(await sign(payload({ iat: t0 - 120, exp: t0 - 10 }))),
+      "token expired",
+    );
+  });
+
+  await t.step("valid viewer token, also minted by mintToken", async () => {
+    const claims = await verifier.verify(await sign(payload({ role: "viewer", sub: "crowd" })));
+    assert.equal(claims.role, "viewer");
+    const minted = await mintToken(SECRET, {
+      sub: "crowd",
+      room: "lobby",
+      role: "viewer",
+      ttlSeconds: 60,
+    });
+    assert.equal((await verifier.verify(minted)).role, "viewer");
   });
 
   await t.step("zero clock tolerance refuses a just-expired token", async () => {
@@ -268,17 +299,17 @@ Deno.test("HS256 verification", async (t) => {
   await t.step("missing role", async () => {
     const p = payload();
     delete p.role;
-    await refused(verifier.verify(await sign(p)), "claim role must be host or participant");
+    await refused(verifier.verify(await sign(p)), "claim role must be host, participant or viewer");
   });
 
   await t.step("bad role", async () => {
     await refused(
       verifier.verify(await sign(payload({ role: "admin" }))),
-      "claim role must be host or participant",
+      "claim role must be host, participant or viewer",
     );
     await refused(
       verifier.verify(await sign(payload({ role: "Host" }))),
-      "claim role must be host or participant",
+      "claim role must be host, participant or viewer",
     );
   });
 
@@ -463,12 +494,12 @@ Deno.test("JWKS verification (ES256 / EdDSA)", async (t) => {
     const t0 = now();
     const header = { alg: "ES256", kid: es1.kid };
     await refused(
-      verifier.verify(await sign(payload({ iat: t0 - 99, exp: t0 - 9 }), es1.privateKey, header)),
+      verifier.verify(await sign(payload({ iat: t0 - 99, exp: t0 - 59 }), es1.privateKey, header)),
       "token expired",
     );
     await refused(
       verifier.verify(await sign(payload({ role: "root" }), es1.privateKey, header)),
-      "claim role must be host or participant",
+      "claim role must be host, participant or viewer",
     );
   });
 });
