@@ -11,29 +11,43 @@ import { roomName } from "../rooms/names.ts";
 import type { IceServer } from "../config.ts";
 import { problemResponse } from "./problem.ts";
 import type { RateLimiter } from "./rate-limit.ts";
+import { limitKey } from "./client-address.ts";
 
-/** What {@link principal} needs: the verifier and, for mutating requests, the identity limit. */
+/** What {@link principal} needs: the verifier and, for mutating requests, the limits. */
 export interface PrincipalDeps {
   /** Token verification. */
   verifier: TokenVerifier;
-  /** Per-identity limit on mutating requests. */
-  limits: { identity: RateLimiter };
+  /** Limits on authenticated mutating requests, per client address and per identity. */
+  limits: { ip: RateLimiter; identity: RateLimiter };
 }
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
- * Verifies the request's bearer token; a mutating request also spends a token of the identity's
- * rate limit (429 with `Retry-After` when it is exhausted).
+ * Verifies the request's bearer token. An authenticated mutating request then spends a token of
+ * its client address's budget and — for hosts and participants, one person or encoder each — of
+ * its identity's (role and `sub`); 429 with `Retry-After` when one is exhausted. Viewer tokens
+ * are shared by crowds, so viewers spend only their address's budget (their sessions are bounded
+ * by the session limits). A refused token spends nothing here: the app charges the address's
+ * separate budget of failed requests, so anonymous junk cannot use up an authenticated user's.
  */
 export async function principal(c: Context, deps: PrincipalDeps): Promise<Claims> {
   const claims = await deps.verifier.verify(bearerToken(c.req.header("Authorization")));
   if (MUTATING.has(c.req.method)) {
-    const wait = deps.limits.identity.take(claims.sub);
-    if (wait > 0) {
-      throw new DomainError("too-many-requests", `too many requests by ${claims.sub}`, {
-        retryAfter: wait,
+    const address = c.get("clientAddress") ?? "unknown";
+    const byAddress = deps.limits.ip.take(limitKey(address));
+    if (byAddress > 0) {
+      throw new DomainError("too-many-requests", `too many requests from ${address}`, {
+        retryAfter: byAddress,
       });
+    }
+    if (claims.role !== "viewer") {
+      const byIdentity = deps.limits.identity.take(`${claims.role}\0${claims.sub}`);
+      if (byIdentity > 0) {
+        throw new DomainError("too-many-requests", `too many requests by ${claims.sub}`, {
+          retryAfter: byIdentity,
+        });
+      }
     }
   }
   return claims;

@@ -34,6 +34,7 @@ export async function testServer(
     ICE_LOOPBACK: "true",
     RATE_LIMIT_IP: "1000000", // tests fire many requests from one address
     RATE_LIMIT_IDENTITY: "1000000",
+    RATE_LIMIT_FAILED: "1000000", // and many refused requests
     ...env,
   };
   const server = await startServer(loadConfig((n) => vars[n]), options);
