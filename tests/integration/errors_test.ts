@@ -235,7 +235,7 @@ Deno.test("every error status, as problem details", async (t) => {
       );
     });
 
-    await t.step("429: server-wide session limit, with Retry-After", async () => {
+    await t.step("503: server-wide session limit, with Retry-After", async () => {
       const players: Player[] = [];
       try {
         // 1 publisher live; MAX_SESSIONS=6: five more sessions fill the server.
@@ -246,8 +246,8 @@ Deno.test("every error status, as problem details", async (t) => {
         }
         const { headers } = await expectProblem(
           await call(`${u}/whep/err`, host, { method: "POST" }),
-          429,
-          "too-many-requests",
+          503,
+          "unavailable",
         );
         assert.ok(Number(headers.get("Retry-After")) > 0);
       } finally {

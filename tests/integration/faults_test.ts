@@ -130,13 +130,15 @@ Deno.test("rate limits per address and per identity, and caps on rooms and room 
       const b = await server.token("host", "b");
       assert.equal((await call(`${server.url}/rooms/a`, a, { method: "PUT" })).status, 201);
       const noRoom = await call(`${server.url}/rooms/b`, b, { method: "PUT" });
-      assert.equal(noRoom.status, 429);
+      assert.equal(noRoom.status, 503);
+      assert.ok(Number(noRoom.headers.get("Retry-After")) > 0);
       await noRoom.body?.cancel();
       const first = await call(`${server.url}/whep/a`, a, { method: "POST" });
       assert.equal(first.status, 201);
       await first.body?.cancel();
       const second = await call(`${server.url}/whep/a`, a, { method: "POST" });
-      assert.equal(second.status, 429);
+      assert.equal(second.status, 503);
+      assert.ok(Number(second.headers.get("Retry-After")) > 0);
       assert.match((await second.json()).detail, /limit of 1 sessions/);
     } finally {
       await server.shutdown();
