@@ -202,7 +202,7 @@ Deno.test("production tokens: JWKS with ES256 and EdDSA keys by kid, issuer and 
 });
 
 Deno.test("SIGTERM drains: players are told to reconnect, sessions end, the process exits", async () => {
-  const secret = "sigterm-test-secret-0123456789";
+  const secret = "sigterm-test-secret-0123456789-abcdef";
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
