@@ -378,3 +378,36 @@ Deno.test("reopening a closed room: any host token for its name", async () => {
     await server.shutdown();
   }
 });
+
+Deno.test("a POST that fails after admission gives its place back", async () => {
+  // Two UDP ports: the third session's media cannot open (503 after its place was reserved).
+  const server = await testServer({
+    UDP_PORT_MIN: "43020",
+    UDP_PORT_MAX: "43021",
+    MAX_SESSIONS: "3",
+    SESSION_TIMEOUT: "60",
+  });
+  try {
+    const host = await token("host", "ports", "host");
+    assert.equal((await req(`${server.url}/rooms/ports`, host, { method: "PUT" })).status, 201);
+    const first = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await req(`${server.url}/whep/ports`, host, { method: "POST" });
+      first.push(r);
+      if (r.status !== 201) assert.match(r.json.detail, /port/i, r.text);
+    }
+    const created = first.filter((r) => r.status === 201);
+    assert.ok(created.length >= 1 && created.length < 3, `${first.map((r) => r.status)}`);
+    assert.equal(server.rooms.negotiating, 0);
+    assert.equal(server.rooms.sessions.size, created.length);
+    for (const r of created) {
+      const url = `${server.url}${r.headers.get("Location")}`;
+      assert.equal((await req(url, host, { method: "DELETE" })).status, 200);
+    }
+    // Every place is free again: the failed POSTs held none.
+    const again = await req(`${server.url}/whep/ports`, host, { method: "POST" });
+    assert.equal(again.status, 201, again.text);
+  } finally {
+    await server.shutdown();
+  }
+});
