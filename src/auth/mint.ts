@@ -2,28 +2,35 @@
  * Command-line token minter:
  *
  * ```sh
- * deno task token --room R --role host|participant --sub NAME [--ttl 1h] [--secret S]
+ * npx -y deno task token --room R --role host|participant|viewer --sub NAME [--ttl 1h] [--secret S]
  * ```
  *
  * The secret defaults to the environment variable `JWT_SECRET` (its UTF-8 bytes, as the server
- * uses it); `JWT_ISSUER` and `JWT_AUDIENCE` are honoured when set. Only the token is printed on
- * stdout; errors and usage go to stderr with exit status 2.
+ * uses it); `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_MAX_TTL` are honoured when set. It refuses what
+ * the server would refuse, in the server's words: the secret and `JWT_MAX_TTL` are checked by the
+ * server's own configuration loader, and the minted token by the server's own verifier. Only the
+ * token is printed on stdout; errors and usage go to stderr with exit status 2.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { mintToken, parseDuration, type Role } from "./tokens.ts";
+import { createVerifier, mintToken, parseDuration, type Role } from "./tokens.ts";
+import { ConfigError, loadConfig } from "../config.ts";
+
+const ROLE_NAMES: readonly Role[] = ["host", "participant", "viewer"];
 
 /** The usage text printed on `--help` and after any argument error. */
 export const USAGE: string =
-  "usage: deno task token --room ROOM --role host|participant --sub NAME [--ttl 1h] [--secret S]\n" +
+  "usage: npx -y deno task token --room ROOM --role host|participant|viewer --sub NAME [--ttl 1h]\n" +
+  "                              [--secret S]\n" +
   "  --room    the room the token is valid for (1-64 characters)\n" +
-  "  --role    host or participant\n" +
+  "  --role    host (opens, publishes, manages), participant (watches and publishes)\n" +
+  "            or viewer (watches only; one token may be shared by many viewers)\n" +
   "  --sub     the identity of the bearer (1-256 characters)\n" +
   "  --ttl     lifetime: 45s, 30m, 1h, 2d or seconds (default 1h)\n" +
   "  --secret  HS256 secret (default: environment variable JWT_SECRET)\n" +
-  "environment: JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE\n";
+  "environment: JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, JWT_MAX_TTL (as the server reads them)\n";
 
 /** What a run of the CLI produced: exit status and the text for stdout and stderr. */
 export interface MintResult {
@@ -73,8 +80,8 @@ export async function main(
       .filter(([, value]) => value === undefined).map(([flag]) => flag);
     return failure(`missing ${missing.join(", ")}`);
   }
-  if (role !== "host" && role !== "participant") {
-    return failure(`--role must be host or participant, got ${JSON.stringify(role)}`);
+  if (!(ROLE_NAMES as readonly string[]).includes(role)) {
+    return failure(`--role must be host, participant or viewer, got ${JSON.stringify(role)}`);
   }
   const normalisedRoom = room.normalize("NFC");
   if (normalisedRoom.length === 0 || normalisedRoom.length > 64) {
@@ -93,17 +100,45 @@ export async function main(
   if (secretText === undefined || secretText.length === 0) {
     return failure("no secret: pass --secret or set the environment variable JWT_SECRET", false);
   }
-  const issuer = env("JWT_ISSUER") || undefined;
-  const audience = env("JWT_AUDIENCE") || undefined;
+  // The server's configuration loader checks the secret and JWT_MAX_TTL (same words as at start).
+  const shared: Record<string, string | undefined> = {
+    JWT_SECRET: secretText,
+    JWT_ISSUER: env("JWT_ISSUER"),
+    JWT_AUDIENCE: env("JWT_AUDIENCE"),
+    JWT_MAX_TTL: env("JWT_MAX_TTL"),
+  };
+  let config;
+  try {
+    config = loadConfig((name) => shared[name]);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const lines = error.message.split("\n").slice(1).map((line) => line.trim());
+    const from = values.secret === undefined ? "" : " (--secret is read as JWT_SECRET)";
+    return failure(`the server would refuse this${from}:\n  ${lines.join("\n  ")}`, false);
+  }
 
-  const token = await mintToken(new TextEncoder().encode(secretText), {
+  const token = await mintToken(config.jwtSecret!, {
     sub,
     room: normalisedRoom,
     role: role as Role,
     ttlSeconds,
-    issuer,
-    audience,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
   });
+  // The server's own verifier has the last word (lifetime over JWT_MAX_TTL, claim shapes).
+  try {
+    await createVerifier({
+      secret: config.jwtSecret,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      maxTtlSeconds: config.jwtMaxTtl,
+    }).verify(token);
+  } catch (error) {
+    const hint = /longer than/.test((error as Error).message)
+      ? ` (--ttl ${values.ttl}; JWT_MAX_TTL is ${config.jwtMaxTtl} s)`
+      : "";
+    return failure(`the server would refuse this token: ${(error as Error).message}${hint}`, false);
+  }
   return { code: 0, out: `${token}\n`, err: "" };
 }
 

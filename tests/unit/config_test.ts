@@ -7,7 +7,7 @@ import {
   parseSeconds,
 } from "../../src/config.ts";
 
-const SECRET = "0123456789abcdef0123"; // 20 characters
+const SECRET = "0123456789abcdef0123456789abcdef"; // 32 bytes, the least HS256 accepts
 
 /** An environment lookup over a plain record (and nothing else: never the process env). */
 const envOf = (vars: Record<string, string>) => (name: string): string | undefined => vars[name];
@@ -34,7 +34,7 @@ Deno.test("loadConfig defaults", async (t) => {
     const c = loadConfig(envOf({}));
     assert.equal(c.demo, true);
     assert.ok(c.jwtSecret instanceof Uint8Array);
-    // 24 random bytes in base64: 32 characters, well above the 16 required of JWT_SECRET.
+    // 24 random bytes in base64: 32 characters, the 32 bytes required of JWT_SECRET.
     assert.ok(c.jwtSecret.length >= 32, `secret length ${c.jwtSecret.length}`);
     assert.equal(c.jwksFile, undefined);
   });
@@ -48,7 +48,9 @@ Deno.test("loadConfig defaults", async (t) => {
   await t.step("documented default values", () => {
     const c = loadConfig(envOf({}));
     assert.equal(c.port, 8080);
-    assert.equal(c.host, "0.0.0.0");
+    assert.equal(c.host, "127.0.0.1", "demo mode listens on loopback unless HOST is set");
+    assert.equal(loadConfig(envOf({ JWT_SECRET: SECRET })).host, "0.0.0.0", "with a key: all");
+    assert.equal(loadConfig(envOf({ HOST: "0.0.0.0" })).host, "0.0.0.0", "HOST opens the demo");
     assert.equal(c.maxParticipants, 1);
     assert.equal(c.jwtMaxTtl, 86400);
     assert.deepEqual(c.announcedIps, []);
@@ -70,7 +72,7 @@ Deno.test("loadConfig defaults", async (t) => {
     const c = loadConfig(envOf(empty));
     assert.equal(c.demo, true);
     assert.equal(c.port, 8080);
-    assert.equal(c.host, "0.0.0.0");
+    assert.equal(c.host, "127.0.0.1");
     assert.equal(c.maxParticipants, 1);
     assert.equal(c.jwtMaxTtl, 86400);
     assert.equal(c.logLevel, "info");
@@ -196,6 +198,8 @@ Deno.test("loadConfig rejects bad values, naming the variable", async (t) => {
     ["UDP_PORT_MIN", { UDP_PORT_MIN: "40100", UDP_PORT_MAX: "40000" }],
     ["JWT_SECRET", { JWT_SECRET: "short" }],
     ["JWT_SECRET", { JWT_SECRET: "0123456789abcde" }], // 15 characters
+    ["JWT_SECRET", { JWT_SECRET: SECRET.slice(1) }], // 31 bytes (RFC 7518 §3.2: 32 or more)
+    ["JWT_SECRET", { JWT_SECRET: "é".repeat(15) + "x" }], // 16 characters, 31 bytes
     ["JWT_SECRET", { JWT_SECRET: SECRET, JWT_JWKS_FILE: "/etc/sfu/jwks.json" }],
     ["JWT_MAX_TTL", { JWT_MAX_TTL: "forever" }],
     ["JWT_MAX_TTL", { JWT_MAX_TTL: "0" }],
@@ -224,6 +228,14 @@ Deno.test("loadConfig rejects bad values, naming the variable", async (t) => {
       assert.equal(message.split("\n").length, 2, message);
     });
   }
+
+  await t.step("the JWT_SECRET message gives the rule, the length and a way to make one", () => {
+    const line = lineOf(failure({ JWT_SECRET: "short" }), "JWT_SECRET")!;
+    assert.match(line, /at least 32 bytes \(RFC 7518 §3\.2/);
+    assert.match(line, /got 5/);
+    assert.match(line, /openssl rand -base64 32/);
+    assert.equal(loadConfig(envOf({ JWT_SECRET: "é".repeat(16) })).demo, false, "bytes count");
+  });
 
   await t.step("the ICE_SERVERS message says what is wrong with the entry", () => {
     assert.match(lineOf(failure({ ICE_SERVERS: "http://x" }), "ICE_SERVERS")!, /stun: or turn:/);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { main, USAGE } from "../../src/auth/mint.ts";
 import { createVerifier } from "../../src/auth/tokens.ts";
 import { AuthError } from "../../src/errors.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 
 const SECRET_TEXT = "mint-test-secret-0123456789-abcdefghijklmnop";
 const SECRET = new TextEncoder().encode(SECRET_TEXT);
@@ -92,7 +93,10 @@ Deno.test("mint CLI main(): success", async (t) => {
   });
 
   await t.step("a token minted with another secret is refused by the verifier", async () => {
-    const result = await main([...BASE, "--secret", "not-the-server-secret"], envOf({}));
+    const result = await main(
+      [...BASE, "--secret", "not-the-server-secret-but-long-enough"],
+      envOf({}),
+    );
     assert.equal(result.code, 0);
     await assert.rejects(verifier.verify(tokenOf(result.out)), (error: unknown) => {
       assert.ok(error instanceof AuthError);
@@ -100,6 +104,15 @@ Deno.test("mint CLI main(): success", async (t) => {
       assert.equal(error.message, "token signature invalid");
       return true;
     });
+  });
+
+  await t.step("viewer role", async () => {
+    const result = await main(
+      ["--room", "lobby", "--role", "viewer", "--sub", "audience"],
+      envOf({ JWT_SECRET: SECRET_TEXT }),
+    );
+    assert.equal(result.code, 0, result.err);
+    assert.equal((await verifier.verify(tokenOf(result.out))).role, "viewer");
   });
 
   await t.step("room is NFC-normalised", async () => {
@@ -142,8 +155,47 @@ Deno.test("mint CLI main(): failures exit 2 with a message on stderr", async (t)
   await t.step("bad role", async () => {
     await fails(
       ["--room", "r", "--role", "admin", "--sub", "a"],
-      /--role must be host or participant/,
+      /--role must be host, participant or viewer/,
     );
+  });
+
+  await t.step("a secret the server would refuse, in the server's words", async () => {
+    const short = "only-twenty-bytes-ok";
+    let serverWords = "";
+    try {
+      loadConfig((name) => (name === "JWT_SECRET" ? short : undefined));
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      serverWords = e.message.split("\n")[1].trim();
+    }
+    assert.match(serverWords, /^JWT_SECRET: must be at least 32 bytes/);
+    await fails(
+      BASE,
+      new RegExp(serverWords.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")),
+      envOf({
+        JWT_SECRET: short,
+      }),
+      false,
+    );
+    await fails([...BASE, "--secret", short], /--secret is read as JWT_SECRET/, envOf({}), false);
+    // 32 bytes of UTF-8 in fewer characters are enough: the rule counts bytes.
+    const result = await main(BASE, envOf({ JWT_SECRET: "é".repeat(16) }));
+    assert.equal(result.code, 0, result.err);
+  });
+
+  await t.step("a lifetime over JWT_MAX_TTL, in the server's words", async () => {
+    await fails(
+      [...BASE, "--ttl", "2h"],
+      /token lives longer than the configured maximum of 3600 s \(--ttl 2h; JWT_MAX_TTL is 3600 s\)/,
+      envOf({ JWT_SECRET: SECRET_TEXT, JWT_MAX_TTL: "1h" }),
+      false,
+    );
+    await fails(BASE, /JWT_MAX_TTL: /, envOf({ JWT_SECRET: SECRET_TEXT, JWT_MAX_TTL: "x" }), false);
+    const ok = await main(
+      [...BASE, "--ttl", "1h"],
+      envOf({ JWT_SECRET: SECRET_TEXT, JWT_MAX_TTL: "1h" }),
+    );
+    assert.equal(ok.code, 0, ok.err);
   });
 
   await t.step("bad ttl", async () => {
@@ -189,5 +241,5 @@ Deno.test("mint CLI as a process prints only the token", async () => {
   }).output();
   assert.equal(bad.code, 2);
   assert.equal(bad.stdout.length, 0);
-  assert.match(new TextDecoder().decode(bad.stderr), /usage: deno task token/);
+  assert.match(new TextDecoder().decode(bad.stderr), /usage: npx -y deno task token/);
 });
