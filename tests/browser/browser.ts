@@ -5,7 +5,7 @@
  *
  * @module
  */
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@25.16.0";
 
 /** Debian's Chromium. */
 export const CHROMIUM = "/usr/bin/chromium";

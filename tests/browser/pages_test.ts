@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import type { Page } from "puppeteer-core";
+import type { Page } from "npm:puppeteer-core@25.16.0";
 import { TEST_SECRET, testServer } from "../helpers/server.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";

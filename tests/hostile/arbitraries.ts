@@ -5,7 +5,7 @@
  *
  * @module
  */
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 
 /** Values known to upset parsers: numbers at and past every boundary, separators, prototypes. */
 export const NASTY = [

@@ -10,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type fc from "fast-check";
+import type fc from "npm:fast-check@4.10.2";
 import { type TestServer, testServer } from "../helpers/server.ts";
 import { Player, Publisher, until } from "../helpers/clients.ts";
 

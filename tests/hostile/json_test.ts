@@ -4,7 +4,7 @@
  * `POST {session}/events` and `POST {session}/layer`: a success or a 4xx with problem details,
  * every event stream created is deleted, and the live media keeps flowing.
  */
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import {
   authed,
   count,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { type RTCPeerConnection, type RTCRtpTransceiver, RtpHeader } from "werift";
 import { count, type Live, liveRoom, outcome, params, report } from "./harness.ts";
 

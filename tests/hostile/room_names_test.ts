@@ -6,7 +6,7 @@
  * case is closed again; the live media keeps flowing.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { roomName } from "../../src/rooms/names.ts";
 import {
   count,

@@ -5,7 +5,7 @@
  * deleted, and the live publisher → player media keeps flowing throughout.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import {
   authed,

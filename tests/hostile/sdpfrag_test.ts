@@ -6,7 +6,7 @@
  * live publisher's session, which must keep its media flowing.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import {
   authed,
   cleanup,

@@ -6,7 +6,7 @@
  * success exactly when the claims are genuinely valid.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@4.10.2";
 import { generateKeyPair, SignJWT } from "jose";
 import { TEST_SECRET } from "../helpers/server.ts";
 import {
