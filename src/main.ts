@@ -5,25 +5,28 @@
  */
 import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
-import { demoBanner } from "./demo.ts";
+import { demoBanner, machineInterfaces, startBanner } from "./demo.ts";
 import { egressPath } from "./media/egress.ts";
+
+/** A configuration error: its sentence on stderr, exit status 2, no stack trace. */
+function refuse(e: unknown): never {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`cannot start: ${e.message}`);
+  Deno.exit(2);
+}
 
 let config;
 try {
   config = loadConfig();
 } catch (e) {
-  if (!(e instanceof ConfigError)) throw e;
-  console.error(e.message);
-  Deno.exit(2);
+  refuse(e);
 }
 
 let server;
 try {
   server = await startServer(config);
 } catch (e) {
-  if (!(e instanceof ConfigError)) throw e;
-  console.error(e.message);
-  Deno.exit(2);
+  refuse(e);
 }
 console.log(`SFU listening on ${server.url}`);
 const egress = egressPath(config.fastEgress);
@@ -32,7 +35,10 @@ console.log(
     ? "media egress: native (OpenSSL SRTP + sendmsg on werift's sockets)"
     : `media egress: werift's sender (native path off: ${egress.reason})`,
 );
-if (server.demo) console.log(demoBanner(server.url, server.demo, config.jwtSecret!));
+const listener = { host: config.host, port: Number(new URL(server.url).port) };
+const interfaces = machineInterfaces();
+if (server.demo) console.log(demoBanner(listener, interfaces, server.demo, config.jwtSecret!));
+console.log(startBanner(listener, interfaces));
 
 let stopping = false;
 const stop = async () => {
