@@ -1,11 +1,14 @@
 /**
- * The pages of `static/`, and `/demo.json` (demo tokens, in demo mode only).
+ * The pages of `static/`, `/favicon.ico`, and `/demo.json` (demo tokens, in demo mode only, and
+ * only to a browser on this machine).
  *
  * @module
  */
 import { Hono } from "hono";
-import { serveStatic } from "hono/deno";
+import { getConnInfo, serveStatic } from "hono/deno";
 import type { AppDeps } from "../src/http/app.ts";
+import { DomainError } from "../src/errors.ts";
+import { localClientProblem } from "../src/http/local-client.ts";
 
 const ROOT = new URL("../static/", import.meta.url).pathname;
 
@@ -17,9 +20,25 @@ export function staticRoutes(deps: AppDeps): Hono {
   const r = new Hono();
   r.get("/demo.json", (c) => {
     if (!deps.demo) return c.notFound();
+    let socket: string | undefined;
+    try {
+      socket = getConnInfo(c).remote.address;
+    } catch {
+      socket = undefined;
+    }
+    const problem = localClientProblem(socket, c.req.raw.headers);
+    if (problem !== undefined) {
+      throw new DomainError(
+        "forbidden",
+        `${problem}: open the pages there (http://127.0.0.1:${portOf(c.req.url)}/), or ask ` +
+          `the host for a link with a token`,
+      );
+    }
     c.header("Cache-Control", "no-store");
     return c.json(deps.demo);
   });
+  // Browsers ask for /favicon.ico whatever the pages link; the pages link the SVG.
+  r.get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));
   r.get("/*", async (c, next) => {
     await next();
     if (c.res.ok) c.res.headers.set("Cache-Control", "no-cache");
@@ -31,4 +50,9 @@ export function staticRoutes(deps: AppDeps): Hono {
 function relativeRoot(): string {
   const cwd = Deno.cwd().replace(/\/?$/, "/");
   return ROOT.startsWith(cwd) ? ROOT.slice(cwd.length) : ROOT;
+}
+
+function portOf(url: string): string {
+  const u = new URL(url);
+  return u.port || (u.protocol === "https:" ? "443" : "80");
 }
