@@ -66,3 +66,61 @@ Deno.test("curl walkthrough", async () => {
     await server.shutdown();
   }
 });
+
+const PROJECT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+
+/** The first ```sh block after the README's "### curl" heading. */
+async function readmeCurlBlock(): Promise<string> {
+  const readme = await Deno.readTextFile(`${PROJECT}README.md`);
+  const section = readme.slice(readme.indexOf("\n### curl\n"));
+  const block = /```sh\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, "README.md has a ```sh block under ### curl");
+  return block[1];
+}
+
+Deno.test("the README's curl block, pasted into bash, works against the demo", async () => {
+  const block = await readmeCurlBlock();
+  assert.match(block, /^TOKEN=/m, "the block starts by setting TOKEN");
+  assert.match(block, /^SFU=/m, "the block sets SFU");
+  // The server as `npx -y deno task start` runs it: demo mode, on loopback (a random port here).
+  const env: Record<string, string> = { PORT: "0", LOG_LEVEL: "silent", ICE_LOOPBACK: "true" };
+  const server = await startServer(loadConfig((name) => env[name]));
+  const work = await Deno.makeTempDir({ prefix: "readme-curl-" });
+  try {
+    assert.ok(server.demo, "demo mode");
+    await Deno.symlink(`${PROJECT}tests`, `${work}/tests`);
+    // What the reader fills in; `npx -y deno …` runs this Deno in the project folder (no npm).
+    const script = [
+      `npx() { if [ "$1" = -y ] && [ "$2" = deno ]; then shift 2; ` +
+      `(cd "$PROJECT" && "$DENO" "$@"); else echo "unexpected npx $*" >&2; return 1; fi; }`,
+      `curl() { command curl -w '\\n@@status %{http_code}\\n' "$@"; }`,
+      block
+        .replace(/^TOKEN=.*$/m, `TOKEN='${server.demo.hostToken}'`)
+        .replace(/^SFU=.*$/m, `SFU='${server.url}'`),
+    ].join("\n");
+    const { code, stdout, stderr } = await new Deno.Command("bash", {
+      args: ["-c", script],
+      cwd: work,
+      env: { PROJECT, DENO: Deno.execPath(), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(stdout);
+    const err = new TextDecoder().decode(stderr);
+    const statuses = [...out.matchAll(/^@@status (\d+)$/gm)].map((m) => Number(m[1]));
+    const context = `stdout:\n${out}\nstderr:\n${err}`;
+    assert.deepEqual(
+      statuses,
+      // POST whip, trickle, restart, POST whep, answer, DELETE ×2, PUT, GET, events, DELETE room
+      [201, 204, 200, 201, 204, 200, 200, 200, 200, 200, 200],
+      context,
+    );
+    assert.equal(code, 0, context);
+    assert.match(out, /^location: \/sessions\//im, "the headers were printed");
+    assert.match(out, /"open":\s*true/, "GET /rooms/demo printed the room");
+    assert.doesNotMatch(err, /error|not found|No such file/i, context);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(work, { recursive: true });
+  }
+});
