@@ -43,7 +43,8 @@ export function requirePublisher(who: Principal, room: string, host: string | un
   if (who.role === "viewer") throw new ForbiddenError("a viewer token may not publish");
   if (who.role === "participant" && who.sub === host) {
     throw new ForbiddenError(
-      `the publisher id "${who.sub}" is the host's in this room; a participant may not publish under it`,
+      `the publisher id "${who.sub}" is the host's in this room; ` +
+        "a participant token may not publish under it",
     );
   }
 }

@@ -57,7 +57,7 @@ export interface VerifierOptions {
   audience?: string;
   /** Longest accepted token lifetime in seconds (`exp - iat`, or `exp - now` without `iat`). */
   maxTtlSeconds: number;
-  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds; default 30 (`JWT_CLOCK_TOLERANCE`). */
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`, seconds; default 30 (`JWT_CLOCK_TOLERANCE`). */
   clockToleranceSeconds?: number;
 }
 

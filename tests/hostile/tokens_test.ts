@@ -54,9 +54,10 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /**
  * Whether claims signed correctly with HS256 are genuinely valid under the server's rules
- * (API.md): sub a string of 1–256 characters, room a string of 1–64 characters (NFC), role host,
- * participant or viewer, exp a number in the future, a lifetime within 24 h, iat and nbf numbers not in
- * the future. Generated times are far (≥ 10 min) from every edge, so clock skew cannot matter.
+ * (API.md): sub a string of 1–256 characters, room a string of 1–64 characters (NFC), role
+ * host, participant or viewer, exp a number in the future, a lifetime within 24 h, iat and nbf
+ * numbers not in the future. Generated times are far (≥ 10 min) from every edge, so clock skew
+ * cannot matter.
  */
 export function verdictOf(claims: Record<string, unknown>): Verdict {
   const t = now();
