@@ -15,13 +15,26 @@ import { settleEgress } from "./egress.ts";
 /** Shortest interval between two keyframe requests for one layer, ms. */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 500;
 
+/**
+ * A source from which no RTP packet arrived for this long is reported inactive (WHEP `inactive`,
+ * the room's `publication-ended`) until its next packet, ms. Far above the longest gap of a
+ * publisher that is live: Opus DTX sends a packet every 400 ms in silence, a paused or static
+ * video still sends frames (libwebrtc repeats one a second) and the audio goes on; a Wi-Fi
+ * hiccup of a second or two does not count. The session itself stays until `SESSION_TIMEOUT`.
+ */
+export const MEDIA_STALL_MS = 3000;
+
 /** What a feed tells its players' event streams (WHEP server-sent events). */
 export type FeedEvent =
   | { type: "active" }
   | { type: "inactive" }
   | { type: "viewercount"; viewercount: number };
 
-/** The fan-out point of one publishing identity. */
+/**
+ * The fan-out point of one publishing identity. Its events say what players get: `active` when
+ * a source is attached (a takeover by a new source too), `inactive` when it went away or its
+ * media stalled ({@link MEDIA_STALL_MS}), `active` again at its next packet.
+ */
 export class Feed {
   /** Source and audience changes. */
   readonly events: Emitter<FeedEvent> = new Emitter();
@@ -29,10 +42,17 @@ export class Feed {
   #subscribers = new Set<Subscription>();
   #lastRequest = new Map<string, number>();
   #pendingRequest = new Map<string, ReturnType<typeof setTimeout>>();
+  #active = false;
+  #lastPacketAt = 0;
 
-  /** True while a publication is attached. */
+  /** True while a publication is attached (even when its media stalled). */
   get live(): boolean {
     return this.#source !== undefined;
+  }
+
+  /** True while a publication is attached and its media flows (not stalled). */
+  get active(): boolean {
+    return this.#active;
   }
 
   /** The live publication's codecs, or undefined. */
@@ -54,15 +74,30 @@ export class Feed {
   setSource(publication: Publication): void {
     this.#source?.setSink(undefined);
     this.#source = publication;
+    this.#lastPacketAt = performance.now();
     publication.setSink((kind, rtp, codec, keyframe, layer) => {
       const rid = layer?.rid ?? "";
       const now = performance.now(); // one clock read per packet, not one per player
+      this.#lastPacketAt = now;
+      if (!this.#active) this.#setActive(true); // media again after a stall
       for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
       settleEgress(publication, now);
     });
     for (const sub of this.#subscribers) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one
-    this.events.emit({ type: "active" });
+    this.#active = false;
+    this.#setActive(true); // a new source: `active` even when one was already
+  }
+
+  /**
+   * Reports the source inactive when no packet came from it for `stallMs` until `now`
+   * (`performance.now()`); true when it just went inactive. The source stays attached and its
+   * next packet makes the feed active again.
+   */
+  checkStall(now: number, stallMs: number = MEDIA_STALL_MS): boolean {
+    if (!this.#active || now - this.#lastPacketAt <= stallMs) return false;
+    this.#setActive(false);
+    return true;
   }
 
   /** Detaches `publication` if it is the live one; players stay attached, waiting. */
@@ -71,7 +106,7 @@ export class Feed {
     publication.setSink(undefined);
     this.#source = undefined;
     for (const sub of this.#subscribers) sub.detach();
-    this.events.emit({ type: "inactive" });
+    if (this.#active) this.#setActive(false);
   }
 
   /** Attaches a player. */
@@ -119,7 +154,13 @@ export class Feed {
     this.#pendingRequest.clear();
     this.#source?.setSink(undefined);
     this.#source = undefined;
+    this.#active = false;
     this.#subscribers.clear();
     this.events.clear();
+  }
+
+  #setActive(active: boolean): void {
+    this.#active = active;
+    this.events.emit({ type: active ? "active" : "inactive" });
   }
 }

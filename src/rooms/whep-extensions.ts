@@ -52,14 +52,16 @@ export class WhepExtensions {
 
   /**
    * Opens an event stream for the WHEP session `id` with the event types `wanted` (all when
-   * undefined); the current state (active, layers, viewercount) is queued at once.
+   * undefined); the current state (active, layers, viewercount) is queued at once. `active`
+   * means the publication's media reaches the players: not before its first media, not while
+   * it is stalled (feed.ts).
    */
   open(who: Principal, id: string, wanted?: unknown): EventStream {
     const session = this.#egress(who, id);
     const types = parseWanted(wanted);
     const stream = this.streams.create(session.id, types);
     const feed = this.#rooms.get(session.room)?.feed(session.publisher);
-    if (feed?.live) stream.push({ type: "active", data: {} });
+    if (feed?.active) stream.push({ type: "active", data: {} }); // media flowing, not just a session
     stream.push({ type: "layers", data: this.layers(session) });
     stream.push({ type: "viewercount", data: { viewercount: feed?.subscriberCount ?? 0 } });
     this.#updateTimer();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Feed, KEYFRAME_REQUEST_INTERVAL_MS } from "../../src/media/feed.ts";
+import { Feed, KEYFRAME_REQUEST_INTERVAL_MS, MEDIA_STALL_MS } from "../../src/media/feed.ts";
 import type { Publication, RtpSink } from "../../src/media/publication.ts";
 import type { Subscription } from "../../src/media/subscription.ts";
 import type { Codec } from "../../src/sdp/offer.ts";
@@ -270,4 +270,70 @@ Deno.test("Feed subscribers", async (t) => {
   } finally {
     feed.close();
   }
+});
+
+Deno.test("Feed activity: active with a source, inactive when its media stalls", async (t) => {
+  const feed = new Feed();
+  const a = new FakePublication("a");
+  const b = new FakePublication("b");
+  const events: string[] = [];
+  feed.events.on((e) => events.push(e.type));
+  const rtp = { marker: false } as never;
+  try {
+    await t.step("no source: neither live nor active, nothing to stall", () => {
+      assert.equal(feed.active, false);
+      assert.equal(feed.checkStall(performance.now() + 60_000), false);
+      assert.deepEqual(events, []);
+    });
+
+    await t.step("setSource: active at once", () => {
+      feed.setSource(a.asPublication);
+      assert.equal(feed.active, true);
+      assert.deepEqual(events, ["active"]);
+    });
+
+    await t.step("packets within the bound keep it active", () => {
+      const now = performance.now();
+      a.sink!("audio", rtp, OPUS, false);
+      assert.equal(feed.checkStall(now + MEDIA_STALL_MS - 100), false);
+      assert.equal(feed.active, true);
+    });
+
+    await t.step("nothing for longer than the bound: inactive once, source kept", () => {
+      const later = performance.now() + MEDIA_STALL_MS + 1;
+      assert.equal(feed.checkStall(later), true);
+      assert.equal(feed.checkStall(later + 1000), false, "reported once");
+      assert.equal(feed.active, false);
+      assert.equal(feed.live, true);
+      assert.equal(feed.source, a.asPublication);
+      assert.deepEqual(events, ["active", "inactive"]);
+    });
+
+    await t.step("the next packet: active again", () => {
+      a.sink!("audio", rtp, OPUS, false);
+      assert.equal(feed.active, true);
+      assert.deepEqual(events, ["active", "inactive", "active"]);
+    });
+
+    await t.step("a new source (takeover) is announced even when active", () => {
+      feed.setSource(b.asPublication);
+      assert.deepEqual(events, ["active", "inactive", "active", "active"]);
+    });
+
+    await t.step("clearing a stalled source says nothing more", () => {
+      assert.equal(feed.checkStall(performance.now() + MEDIA_STALL_MS + 1), true);
+      feed.clearSource(b.asPublication);
+      assert.deepEqual(events, ["active", "inactive", "active", "active", "inactive"]);
+      assert.equal(feed.active, false);
+    });
+
+    await t.step("clearing an active source: inactive", () => {
+      feed.setSource(a.asPublication);
+      feed.clearSource(a.asPublication);
+      assert.deepEqual(events.slice(-2), ["active", "inactive"]);
+    });
+  } finally {
+    feed.close();
+  }
+  await sleep(KEYFRAME_REQUEST_INTERVAL_MS + 50); // the deferred keyframe requests have run
 });
