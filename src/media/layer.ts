@@ -7,7 +7,9 @@
  */
 import type { RtpPacket } from "werift";
 import { KeyframeCache } from "./keyframe-cache.ts";
-import type { CodecFamily } from "./codecs.ts";
+import { type CodecFamily, codecFamily } from "./codecs.ts";
+import type { Codec } from "../sdp/offer.ts";
+import { spropParameterSets } from "../sdp/fmtp.ts";
 
 /** What the WHEP `layers` event and the room view say about a layer. */
 export interface LayerInfo {
@@ -41,14 +43,26 @@ export class VideoLayer {
   #windowBytes = 0;
   #lastPacketAt = 0;
 
-  /** @param rid the simulcast rid, or ""; @param cacheBytes the keyframe cache's bound. */
-  constructor(rid: string, cacheBytes?: number) {
+  readonly #family?: CodecFamily;
+
+  /**
+   * @param rid the simulcast rid, or ""
+   * @param cacheBytes the keyframe cache's bound
+   * @param codec the publication's video codec (its H.264 `sprop-parameter-sets` seed the cache)
+   */
+  constructor(rid: string, cacheBytes?: number, codec?: Codec) {
     this.rid = rid;
-    this.cache = new KeyframeCache(cacheBytes);
+    this.#family = codec && codecFamily(codec);
+    const sprop = this.#family === "h264" && codec ? spropParameterSets(codec) : [];
+    this.cache = new KeyframeCache(cacheBytes, this.#family, sprop);
   }
 
-  /** Accounts for one packet of this layer. */
-  receive(rtp: RtpPacket, keyframe: boolean, family: CodecFamily | undefined): void {
+  /**
+   * Accounts for one packet of this layer, with what `cache.classify` said of it (the
+   * publication asks first, to act before the cache holds a keyframe); true when it starts a
+   * keyframe.
+   */
+  receive(rtp: RtpPacket, flags: number = this.cache.classify(rtp)): boolean {
     this.ssrc = rtp.header.ssrc;
     const now = performance.now();
     this.#lastPacketAt = now;
@@ -58,11 +72,12 @@ export class VideoLayer {
       this.#windowStart = now;
       this.#windowBytes = 0;
     }
-    if (keyframe && family === "vp8") {
+    const keyframe = this.cache.push(rtp, flags);
+    if (keyframe && this.#family === "vp8") {
       const size = vp8KeyframeSize(rtp.payload);
       if (size) ({ width: this.width, height: this.height } = size);
     }
-    this.cache.push(rtp, keyframe);
+    return keyframe;
   }
 
   /** Bits per second over the last full window; 0 when no packet came for two windows. */

@@ -210,22 +210,44 @@ export class Subscription {
     if (!entry) return;
     if (kind === "video") {
       const layer = this.#layer;
+      let start = false;
       if (keyframe && rid === layer.pending) {
         layer.current = rid;
         layer.pending = undefined;
         layer.waiting = false;
         entry.continuity = true;
         this.stats.layerSwitches++;
+        start = true;
       } else if (keyframe && layer.waiting && rid === layer.current) {
         layer.waiting = false;
+        start = true;
       }
       if (rid !== layer.current || layer.waiting) return;
+      if (start) {
+        this.#startAtKeyframe(entry, rtp, codec, rid, now);
+        return;
+      }
       if (this.#priming) {
         this.#priming.queue.push({ rtp, codec });
         return;
       }
     }
     this.#forward(kind, entry, rtp, codec, now);
+  }
+
+  /**
+   * Starts video at a live keyframe with its whole access unit: the cache restarted at `rtp`
+   * and holds the packets of its timestamp that came before it (H.264 parameter sets in packets
+   * of their own, or put in front by the cache when the publisher sends them only out of band).
+   */
+  #startAtKeyframe(entry: SenderEntry, rtp: RtpPacket, codec: Codec, rid: string, now: number) {
+    const unit = this.#source?.layers.get(rid)?.cache.packets() ?? [];
+    const packets = unit[unit.length - 1] === rtp ? unit : [rtp];
+    if (this.#priming) {
+      for (const p of packets) this.#priming.queue.push({ rtp: p, codec });
+      return;
+    }
+    for (const p of packets) this.#forward("video", entry, p, codec, now);
   }
 
   /** Ends the session. */

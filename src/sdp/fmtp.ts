@@ -5,6 +5,17 @@
  *
  * @module
  */
+import type { Codec } from "./offer.ts";
+import { decodeSpropParameterSets } from "../media/h264.ts";
+
+/**
+ * The H.264 parameter sets (SPS, PPS NAL units) an offer signals out of band in
+ * `sprop-parameter-sets` (RFC 6184 §8.1), or none.
+ */
+export function spropParameterSets(codec: Codec): Uint8Array[] {
+  const key = Object.keys(codec.fmtp).find((k) => k.toLowerCase() === "sprop-parameter-sets");
+  return key === undefined ? [] : decodeSpropParameterSets(codec.fmtp[key]);
+}
 
 /** Sets `params` on the `a=fmtp` line of `payloadType` (adding the line if there is none). */
 export function setFmtpParameters(
