@@ -11,11 +11,13 @@ import {
   $,
   fillDevices,
   linkParams,
+  mediaUnavailable,
   pageLink,
   rememberInUrl,
   renderStats,
   setPill,
   showError,
+  showMessage,
   tokenSummary,
 } from "./ui.js";
 
@@ -52,6 +54,8 @@ const state = {
   /** @type {WhipClient | null} */
   whip: null,
   meter: new StatsMeter("outbound"),
+  /** @type {string | null} the demo's viewer token (demo mode, on the server's machine) */
+  demoViewerToken: null,
   /** @type {Promise<void> | null} the first opening of the devices */
   opening: null,
 };
@@ -107,9 +111,21 @@ function videoConstraints() {
   };
 }
 
+/** Says why the camera cannot open, in the message box and on the preview. */
+function showUnavailable(/** @type {{ title: string; text: string }} */ why) {
+  showMessage(els.error, why.title, why.text);
+  els.overlay.querySelector("strong").textContent = "No camera on plain http";
+  els.overlay.querySelector("span").textContent = "Publishing needs HTTPS: see above.";
+}
+
 /** Opens the chosen camera and microphone (or the screen) and shows the preview. */
 async function openDevices({ audio = true, video = true } = {}) {
   showError(els.error, null, "publish");
+  const unavailable = mediaUnavailable();
+  if (unavailable) {
+    showUnavailable(unavailable);
+    throw new Error(unavailable.title);
+  }
   try {
     if (video && els.source.value === "screen") {
       const screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
@@ -170,16 +186,31 @@ function showWho() {
   const token = els.token.value.trim();
   els.who.textContent = token ? `Token: ${tokenSummary(token).text}` : "";
   const room = els.room.value.trim();
-  els.hint.textContent = "";
-  if (room && token) {
-    const summary = tokenSummary(token);
-    if (summary.claims?.role === "host") {
-      els.hint.textContent = "";
-      const a = document.createElement("a");
-      a.href = pageLink("watch.html", room, token);
-      a.textContent = "watch page";
-      els.hint.append("Viewers open the ", a, " with a token of this room.");
-    }
+  els.hint.replaceChildren();
+  if (!room || !token) return;
+  // A link for viewers never carries this page's token (a host's token would let anyone manage
+  // the room): the demo's viewer token when there is one, else how to mint one.
+  const demoViewer = state.demoViewerToken && room === "demo" ? state.demoViewerToken : null;
+  if (demoViewer) {
+    const a = document.createElement("a");
+    a.href = pageLink("watch.html", room, demoViewer);
+    a.textContent = "viewer link";
+    a.id = "viewer-link";
+    els.hint.append("Share the ", a, " (a watch-only token) with your viewers.");
+  } else {
+    const code = document.createElement("code");
+    code.textContent =
+      `npx -y deno task token --role viewer --room ${room} --sub audience --ttl 12h`;
+    const watch = document.createElement("a");
+    watch.href = new URL("watch.html", location.href).href;
+    watch.textContent = "watch page";
+    els.hint.append(
+      "Viewers open the ",
+      watch,
+      " with a viewer token of this room, minted with ",
+      code,
+      " (JWT_SECRET set as the server's).",
+    );
   }
 }
 
@@ -201,7 +232,12 @@ async function goLive() {
   const room = els.room.value.trim();
   const token = els.token.value.trim();
   if (!room || !token) {
-    showError(els.error, new Error("Enter the room name and your token first."), "publish");
+    showMessage(
+      els.error,
+      !room && !token ? "Room and token needed" : !room ? "Room needed" : "Token needed",
+      "Enter the room name and your token (in Room, on the right) before going live.",
+    );
+    (!room ? els.room : els.token).focus();
     return;
   }
   rememberInUrl(room, token);
@@ -268,7 +304,7 @@ els.mic.addEventListener("click", () => {
 els.cam.addEventListener("click", () => {
   const off = els.cam.getAttribute("aria-pressed") !== "true";
   els.cam.setAttribute("aria-pressed", String(off));
-  els.cam.textContent = off ? "Camera on" : "Camera off";
+  els.cam.textContent = off ? "Turn camera on" : "Turn camera off";
   const track = currentTrack("video");
   if (track) track.enabled = !off;
 });
@@ -291,5 +327,19 @@ setInterval(async () => {
 }, 1000);
 renderStats(els.stats, await state.meter.sample(null));
 
-// With a link that carries room and token, show the camera at once.
-if (params.room && params.token) state.opening = openDevices().catch(() => {});
+// In demo mode, on the server's machine, the demo's viewer token gives a link to share.
+fetch("/demo.json").then((r) => r.ok ? r.json() : null).then((demo) => {
+  if (demo?.viewerToken) {
+    state.demoViewerToken = demo.viewerToken;
+    showWho();
+  }
+}).catch(() => {});
+
+// Without a secure context the camera cannot open: say so at once, not on "Go live".
+const unavailable = mediaUnavailable();
+if (unavailable) {
+  showUnavailable(unavailable);
+} else if (params.room && params.token) {
+  // With a link that carries room and token, show the camera at once.
+  state.opening = openDevices().catch(() => {});
+}

@@ -7,7 +7,20 @@
  */
 import { HttpError, WhepClient, WhipClient } from "../lib/whip-whep.js";
 import { RoomClient } from "../lib/room.js";
-import { $, linkParams, rememberInUrl, setPill, showError, tokenSummary } from "./ui.js";
+import {
+  $,
+  hostLabel,
+  linkParams,
+  mediaUnavailable,
+  rememberInUrl,
+  setPill,
+  showError,
+  showMessage,
+  tokenSummary,
+} from "./ui.js";
+
+/** @param {string} text */
+const capitalise = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
 const SIZES = { "360": [640, 360], "480": [640, 480], "720": [1280, 720] };
 
@@ -114,7 +127,10 @@ function updateCount() {
 function addRemote(/** @type {string} */ publisher) {
   if (publisher === state.me?.sub || state.tiles.has(publisher) || !state.room) return;
   const host = state.room.view?.host;
-  const tile = makeTile(publisher === host ? `${publisher} (host)` : publisher, publisher);
+  const tile = makeTile(
+    publisher === host ? capitalise(hostLabel(publisher)) : publisher,
+    publisher,
+  );
   state.tiles.set(publisher, tile);
   const whep = new WhepClient(
     `/whep/${encodeURIComponent(state.roomName)}?publisher=${encodeURIComponent(publisher)}`,
@@ -173,6 +189,11 @@ function syncTiles() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function join() {
+  const unavailable = mediaUnavailable();
+  if (unavailable) {
+    showMessage(els.error, unavailable.title, unavailable.text);
+    return;
+  }
   els.lobby.hidden = true;
   els.ended.hidden = true;
   showError(els.error, null, "join");
@@ -290,7 +311,7 @@ els.mic.addEventListener("click", () => {
 els.cam.addEventListener("click", () => {
   const off = els.cam.getAttribute("aria-pressed") !== "true";
   els.cam.setAttribute("aria-pressed", String(off));
-  els.cam.textContent = off ? "Camera on" : "Camera off";
+  els.cam.textContent = off ? "Turn camera on" : "Turn camera off";
   for (const t of state.local?.getVideoTracks() ?? []) t.enabled = !off;
 });
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -338,6 +359,8 @@ function setup(/** @type {string} */ roomName, /** @type {string} */ token) {
   els.joinForm.hidden = true;
   els.lobby.hidden = false;
   phase("lobby", "Not joined", "idle");
+  const unavailable = mediaUnavailable();
+  if (unavailable) showMessage(els.error, unavailable.title, unavailable.text);
 }
 
 if (params.room && params.token) {

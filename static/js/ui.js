@@ -36,15 +36,59 @@ export function linkParams() {
 }
 
 /**
- * Writes room and token back into the address bar (so a reload or a shared link keeps them).
+ * Writes the room into the address bar (so a reload keeps it). A token is never written there:
+ * one typed into the page stays out of the address bar, history and screenshots; one that came
+ * with the link stays only while the page still uses it.
  * @param {string} room
- * @param {string} token
+ * @param {string} token the token the page now uses
  */
 export function rememberInUrl(room, token) {
   const url = new URL(location.href);
   url.searchParams.set("room", room);
-  url.searchParams.set("token", token);
+  if (url.searchParams.get("token") !== token) url.searchParams.delete("token");
   history.replaceState(null, "", url);
+}
+
+/**
+ * How to name a room's host in a sentence: "the host" when its identity is just "host" (as in
+ * the demo), else "alice (host)".
+ * @param {string | undefined} sub
+ */
+export function hostLabel(sub) {
+  if (!sub || /^host$/i.test(sub)) return "the host";
+  return `${sub} (host)`;
+}
+
+/**
+ * Why this page cannot reach the camera and microphone, or null when it can. Browsers give
+ * `getUserMedia` only to secure contexts: HTTPS, or http://localhost and 127.0.0.1.
+ * @returns {{ title: string; text: string } | null}
+ */
+export function mediaUnavailable() {
+  if (globalThis.isSecureContext && navigator.mediaDevices?.getUserMedia) return null;
+  const local = `http://localhost${location.port ? `:${location.port}` : ""}`;
+  return {
+    title: "The camera needs HTTPS",
+    text: globalThis.isSecureContext
+      ? "This browser offers no camera or microphone access (navigator.mediaDevices is missing)."
+      : `The browser gives the camera and microphone only to pages opened over HTTPS or from ` +
+        `this machine's own address: this page was opened as ${location.origin}. Open it over ` +
+        `HTTPS, or as ${local} on the server's machine; the README's “Pages” section explains ` +
+        `how. Watching works without it.`,
+  };
+}
+
+/**
+ * Shows a message of the page's own (not an error of the API) in the error box.
+ * @param {HTMLElement} box an element with a `<strong>` and a `<span>`.
+ * @param {string} title
+ * @param {string} text
+ */
+export function showMessage(box, title, text) {
+  box.querySelector("strong").textContent = title;
+  box.querySelector("span").textContent = text;
+  box.dataset.status = "";
+  box.hidden = false;
 }
 
 /**
@@ -55,7 +99,9 @@ export function tokenSummary(token) {
   const claims = decodeToken(token);
   if (!claims) return { claims: null, text: "not a JWT", expired: false };
   const expired = typeof claims.exp === "number" && claims.exp * 1000 < Date.now();
-  const parts = [claims.sub ?? "?", claims.role ?? "?", `room ${claims.room ?? "?"}`];
+  const parts = claims.sub === claims.role
+    ? [claims.role ?? "?", `room ${claims.room ?? "?"}`]
+    : [claims.sub ?? "?", claims.role ?? "?", `room ${claims.room ?? "?"}`];
   if (typeof claims.exp === "number") {
     parts.push(expired ? "expired" : `valid until ${new Date(claims.exp * 1000).toLocaleString()}`);
   }

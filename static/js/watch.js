@@ -10,6 +10,7 @@ import { RoomClient } from "../lib/room.js";
 import { StatsMeter } from "../lib/stats.js";
 import {
   $,
+  hostLabel,
   linkParams,
   rememberInUrl,
   renderStats,
@@ -92,11 +93,14 @@ function refresh() {
   const who = state.publisher && view?.host === state.publisher ? "the host" : state.publisher;
   if (view) {
     const n = view.publications?.length ?? 0;
-    els.roomInfo.textContent = `${view.room}: host ${view.host ?? "?"}${
-      view.hostLive ? " (live)" : ""
-    }, ${n} publication${n === 1 ? "" : "s"}, ${view.participants ?? 0} participant${
-      view.participants === 1 ? "" : "s"
-    }${state.viewers !== undefined ? `, ${state.viewers} watching this stream` : ""}`;
+    const host = view.host
+      ? `${hostLabel(view.host)} is ${view.hostLive ? "live" : "not live"}`
+      : "no host yet";
+    els.roomInfo.textContent = `${view.room}: ${host}, ${n} publication${n === 1 ? "" : "s"}, ${
+      view.participants ?? 0
+    } participant${view.participants === 1 ? "" : "s"}${
+      state.viewers !== undefined ? `, ${state.viewers} watching this stream` : ""
+    }`;
   }
   const whep = state.whep?.state;
   if (!publishing) {

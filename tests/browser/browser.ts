@@ -56,8 +56,11 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-/** Launches headless Chromium with a fresh profile and the fake media devices. */
-export async function launch(): Promise<Chromium> {
+/**
+ * Launches headless Chromium with a fresh profile and the fake media devices; `extraArgs` are
+ * added to its command line (e.g. `--host-resolver-rules=…`).
+ */
+export async function launch(extraArgs: string[] = []): Promise<Chromium> {
   const profile = await Deno.makeTempDir({ prefix: "sfu-chromium-" });
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
@@ -79,6 +82,7 @@ export async function launch(): Promise<Chromium> {
       "--allow-loopback-in-peer-connection",
       "--disable-features=WebRtcHideLocalIpsWithMdns",
       `--user-data-dir=${profile}`,
+      ...extraArgs,
     ],
   });
   const probe = await Deno.readTextFile(new URL("./probe.js", import.meta.url));

@@ -23,6 +23,9 @@ import {
   until,
 } from "./browser.ts";
 
+/** An element's box, as the page sees it (DOM types are not in the test's scope). */
+type Box = { getBoundingClientRect(): { top: number; bottom: number } };
+
 /** Waits until the page's inbound video has decoded more frames than before, returns it. */
 async function framesRise(page: Page, what: string, more = 10): Promise<RtpStats> {
   const first = await until(async () => {
@@ -164,6 +167,34 @@ browserTest("publish page → watch page: waits for the host, decodes video and 
       },
     );
 
+    await t.step(
+      "the live publish page: stats in view, no host token in a link for viewers",
+      async () => {
+        // at 1280×800 every stats row is above the fold
+        const bottom = await publish.$$eval(
+          "#stats dd",
+          (dds) =>
+            Math.max(
+              ...dds.map((d) => (d as unknown as Box).getBoundingClientRect().bottom),
+            ),
+        );
+        assert.ok(bottom > 0 && bottom <= 800, `last stats row ends at ${bottom} px`);
+        // not in demo mode: the page says how to mint a viewer token, and links no token
+        const hint = await text(publish, "#hint");
+        assert.match(hint, /npx -y deno task token --role viewer --room live/);
+        const hrefs = await publish.$$eval(
+          "a",
+          (as) => as.map((a) => (a as unknown as { href: string }).href),
+        );
+        assert.ok(
+          !hrefs.some((h) => h.includes(host)),
+          "no link carries the host's token",
+        );
+        // one label per thing: the overlay's status and the button differ
+        assert.equal(await text(publish, "#cam"), "Turn camera off");
+      },
+    );
+
     await t.step("ICE restart on both sides (PATCH If-Match: *): media keeps flowing", async () => {
       const etag = server.rooms.sessions.all().find((s) => s.kind === "whip")!.etag;
       await publish.evaluate("publishPage.whip.restartIce()");
@@ -244,6 +275,19 @@ browserTest("publish page → watch page: waits for the host, decodes video and 
       await watch.setViewport({ width: 390, height: 844, isMobile: true, deviceScaleFactor: 1 });
       await watch.bringToFront();
       await statsShown(watch, "×");
+      // the buttons sit below the picture, not on it
+      const [video, mute] = await Promise.all(
+        ["#video", "#mute"].map((sel) =>
+          watch.$eval(sel, (e) => {
+            const r = (e as unknown as Box).getBoundingClientRect();
+            return { top: r.top, bottom: r.bottom };
+          })
+        ),
+      );
+      assert.ok(
+        mute.top >= video.bottom,
+        `Unmute at ${mute.top} px, video ends at ${video.bottom}`,
+      );
       await screenshot(watch, "watch-phone");
     });
   } finally {
@@ -345,6 +389,28 @@ browserTest("a bad token shows the error on the page", async (t) => {
   try {
     const page = await chromium.page();
 
+    await t.step("a token typed into the page stays out of the address bar", async () => {
+      await page.goto(`${server.url}/watch.html`);
+      await page.waitForSelector("#join:not([hidden])");
+      await page.type("#room", "live");
+      await page.type("#token", "typed-not-a-token");
+      await click(page, "#join button[type=submit]");
+      await page.waitForSelector('#error:not([hidden])[data-status="401"]');
+      const url = new URL(page.url());
+      assert.equal(url.searchParams.get("room"), "live");
+      assert.equal(url.searchParams.get("token"), null, page.url());
+    });
+
+    await t.step("publish page without room and token: says what is missing", async () => {
+      await page.goto(`${server.url}/publish.html`);
+      await click(page, "#go");
+      await page.waitForSelector("#error:not([hidden])");
+      const message = await text(page, "#error");
+      assert.match(message, /Room and token needed/);
+      assert.doesNotMatch(message, /Something went wrong/);
+      assert.match(await text(page, "#overlay"), /Not live/);
+    });
+
     await t.step("watch page, a token that is not a JWT: 401 explained", async () => {
       await page.goto(`${server.url}/watch.html?room=live&token=not-a-token`);
       await page.waitForSelector('#error:not([hidden])[data-status="401"]');
@@ -412,8 +478,31 @@ browserTest("home page: links to the pages, and demo links in demo mode", async 
     assert.equal(demoLinks.length, 4);
     assert.ok(demoLinks.some((l) => l.includes("publish.html") && l.includes(demo.hostToken)));
     assert.ok(
-      demoLinks.some((l) => l.includes("watch.html") && l.includes(demo.participantToken)),
+      demoLinks.some((l) => l.includes("watch.html") && l.includes(demo.viewerToken)),
+      "the watch link carries the viewer token",
     );
+    assert.ok(
+      !demoLinks.some((l) => l.includes("watch.html") && l.includes(demo.hostToken)),
+      "no watch link carries the host's token",
+    );
+    // a favicon, linked and at /favicon.ico
+    const icon = await fetch(`${server.url}/favicon.ico`);
+    assert.equal(icon.status, 200);
+    assert.match(icon.headers.get("Content-Type") ?? "", /image\/svg\+xml/);
+    await icon.body?.cancel();
+    assert.equal(
+      await page.$eval('link[rel="icon"]', (l) => l.getAttribute("href")),
+      "favicon.svg",
+    );
+    // the demo's publish page links the viewer link for the audience
+    const publish = await chromium.page();
+    await publish.goto(`${server.url}/publish.html?room=demo&token=${demo.hostToken}`);
+    await publish.waitForSelector("#viewer-link");
+    const viewer = await publish.$eval(
+      "#viewer-link",
+      (a) => (a as unknown as { href: string }).href,
+    );
+    assert.ok(viewer.includes(demo.viewerToken) && !viewer.includes(demo.hostToken), viewer);
     await screenshot(page, "index");
     // the library is served as a JavaScript module, revalidated on every load (no build step)
     const lib = await fetch(`${server.url}/lib/whip-whep.js`);
