@@ -169,6 +169,27 @@ Deno.test("banner: demo on loopback by default; HOST=0.0.0.0 lists every address
       assert.match(out, /npx -y deno task token --room demo --role viewer/);
       assert.doesNotMatch(out, /WARNING/);
       assert.doesNotMatch(out, /@offer\.sdp|^\s*deno task/m, "every command pastes as is");
+      // The banner's commands, pasted into bash in the project folder, work.
+      const publish = /^Publish with curl.*\n((?:  .*\n)+)/m.exec(out)?.[1];
+      const play = /^Play with curl.*\n((?:  .*\n)+)/m.exec(out)?.[1];
+      const mint = /^More tokens.*\n((?:  .*\n)+)/m.exec(out)?.[1];
+      assert.ok(publish && play && mint, out);
+      const pasted = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          // `npx -y deno …` runs this Deno (no npm in the test)
+          `npx() { shift 2; "$DENO" "$@"; }\n${publish}\n${play}\n${mint}`,
+        ],
+        cwd: PROJECT,
+        env: { DENO: Deno.execPath(), NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(pasted.stdout);
+      assert.equal(pasted.code, 0, new TextDecoder().decode(pasted.stderr));
+      const statuses = [...said.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+      assert.deepEqual(statuses, ["201", "201"], said.slice(0, 500));
+      assert.match(said, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m, "the token command prints a token");
     } finally {
       await stop(child);
     }
