@@ -11,7 +11,10 @@ import { egressPath } from "./media/egress.ts";
 /** A configuration error: its sentence on stderr, exit status 2, no stack trace. */
 function refuse(e: unknown): never {
   if (!(e instanceof ConfigError)) throw e;
-  console.error(`cannot start: ${e.message}`);
+  // One bad variable: one line. Several: the list, one line each.
+  const lines = e.message.split("\n");
+  const one = lines.length === 2 && lines[0] === "invalid configuration:";
+  console.error(`cannot start: ${one ? lines[1].trim() : e.message}`);
   Deno.exit(2);
 }
 
