@@ -8,6 +8,7 @@
 
 import { SdpError } from "../errors.ts";
 import { checkedCandidate, clip, M_LINE, splitLines } from "./sdpfrag.ts";
+import { checkCount, SDP_LIMITS } from "./limits.ts";
 
 /** One payload type of an m-line, with its `a=rtpmap`, `a=fmtp` and `a=rtcp-fb` lines. */
 export interface Codec {
@@ -121,9 +122,11 @@ function newDraft(line: string, where: string, index: number): Draft {
     rids: [],
     extmaps: [],
   };
+  const fmts = m[4].trim().split(" ");
+  checkCount(fmts.length, SDP_LIMITS.payloadTypesPerSection, `payload types on ${where}'s m-line`);
   return {
     section,
-    fmts: m[4].trim().split(" "),
+    fmts,
     rtpmap: new Map(),
     fmtp: new Map(),
     feedback: [],
@@ -158,6 +161,7 @@ function attribute(level: Level, draft: Draft | undefined, value: string, where:
       s.bundleOnly = true;
       break;
     case "candidate":
+      checkCount(s.candidates.length + 1, SDP_LIMITS.candidatesPerSection, "candidates per m-line");
       s.candidates.push(checkedCandidate(value, where));
       break;
     case "simulcast":
@@ -166,12 +170,18 @@ function attribute(level: Level, draft: Draft | undefined, value: string, where:
     case "rid": {
       const m = RID.exec(arg);
       if (!m) throw bad("expected <id> send|recv");
+      checkCount(
+        s.rids.length + 1,
+        SDP_LIMITS.ridsPerSection,
+        "simulcast layers (a=rid) per m-line",
+      );
       s.rids.push({ id: m[1], direction: m[2] });
       break;
     }
     case "extmap": {
       const m = EXTMAP.exec(arg);
       if (!m || Number(m[1]) < 1 || Number(m[1]) > 255) throw bad("expected <1-255> <uri>");
+      checkCount(s.extmaps.length + 1, SDP_LIMITS.extmapsPerSection, "a=extmap lines per m-line");
       s.extmaps.push({ id: Number(m[1]), uri: m[2] });
       break;
     }
@@ -257,10 +267,13 @@ export function inUse(section: MediaSection): boolean {
  * has no `a=rtpmap`; a section in use (port != 0 or `a=bundle-only`) has no ICE credentials at
  * media or session level; there is no `a=fingerprint` anywhere; mids repeat; or the BUNDLE group
  * names an unknown mid.
+ * @throws {SdpLimitError} (422) when the SDP is over a cap of `SDP_LIMITS`: lines, m-lines,
+ * audio or video m-lines in use (one each), candidates, payload types, rids or extmaps per m-line.
  */
 export function parseSdp(sdp: string): ParsedSdp {
   const lines = splitLines(sdp);
   if (lines.length === 0) throw new SdpError("the SDP is empty");
+  checkCount(lines.length, SDP_LIMITS.lines, "lines");
   if (lines[0] !== "v=0") {
     throw new SdpError(`the SDP must start with "v=0", not "${clip(lines[0])}"`);
   }
@@ -271,7 +284,14 @@ export function parseSdp(sdp: string): ParsedSdp {
     const where = `line ${i + 1}`;
     const m = /^([a-z])=(.*)$/.exec(line);
     if (!m) throw new SdpError(`${where} is not of the form x=value: "${clip(line)}"`);
-    if (m[1] === "m") drafts.push(newDraft(line, where, drafts.length));
+    if (m[1] === "m") {
+      checkCount(
+        drafts.length + 1,
+        SDP_LIMITS.mediaSections,
+        "m-lines (WHIP and WHEP carry one audio and one video track)",
+      );
+      drafts.push(newDraft(line, where, drafts.length));
+    }
     if (m[1] !== "a") return;
     const draft = drafts.at(-1);
     const group = /^group:BUNDLE(?:\s+(.*))?$/.exec(m[2]);
@@ -307,6 +327,18 @@ export function parseSdp(sdp: string): ParsedSdp {
   ) {
     throw new SdpError(
       "the SDP has no audio or video section in use; only media sessions are supported",
+    );
+  }
+  checkCount(
+    media.reduce((n, s) => n + s.candidates.length, 0),
+    SDP_LIMITS.candidates,
+    "candidates",
+  );
+  for (const kind of ["audio", "video"] as const) {
+    checkCount(
+      media.filter((s) => s.kind === kind && inUse(s)).length,
+      SDP_LIMITS[kind],
+      `${kind} m-lines in use (WHIP and WHEP carry at most one audio and one video track)`,
     );
   }
   const mids = media.flatMap((s) => s.mid === undefined ? [] : [s.mid]);

@@ -514,3 +514,94 @@ export const sdpfrag = (withCredentials: boolean): fc.Arbitrary<string> =>
     lines.splice(f.noiseAt % (lines.length + 1), 0, ...f.noise);
     return lines.map((l) => l + f.eol).join("");
   });
+
+// ---------------------------------------------------------------------------------------------
+// Oversized offers (issue 15.2): well-formed SDP with more m-lines, candidates, payload types or
+// simulcast layers than a WHIP/WHEP client sends. Each must be refused with a 4xx before the
+// server builds anything for it.
+
+/** The shape of an oversized offer: which part is multiplied, and how many times. */
+export interface OversizedShape {
+  /** What is repeated. */
+  kind: "m-lines" | "audio" | "candidates" | "payload-types" | "rids" | "lines";
+  /** How many. */
+  count: number;
+}
+
+/** Oversized shapes, from just past each cap to far past it. */
+export const oversizedShape: fc.Arbitrary<OversizedShape> = fc.oneof(
+  fc.record({ kind: fc.constant("m-lines" as const), count: fc.integer({ min: 5, max: 200 }) }),
+  fc.record({ kind: fc.constant("audio" as const), count: fc.integer({ min: 2, max: 4 }) }),
+  fc.record({
+    kind: fc.constant("candidates" as const),
+    count: fc.integer({ min: 33, max: 400 }),
+  }),
+  fc.record({
+    kind: fc.constant("payload-types" as const),
+    count: fc.integer({ min: 65, max: 200 }),
+  }),
+  fc.record({ kind: fc.constant("rids" as const), count: fc.integer({ min: 5, max: 100 }) }),
+  fc.record({ kind: fc.constant("lines" as const), count: fc.integer({ min: 1501, max: 3000 }) }),
+);
+
+/**
+ * `base` (a two-section offer, audio then video, BUNDLEd) grown to `shape`: extra sendonly video
+ * or audio m-lines with their own mids (bundled, as a real offer's would be), candidates, payload
+ * types with rtpmaps, rids, or harmless session-level lines.
+ */
+export function oversizedOffer(base: string, shape: OversizedShape): string {
+  const eol = base.includes("\r\n") ? "\r\n" : "\n";
+  let sdp = base.trimEnd() + eol;
+  const n = shape.count;
+  switch (shape.kind) {
+    case "m-lines":
+    case "audio": {
+      const kind = shape.kind === "audio" ? "audio" : "video";
+      const first = shape.kind === "audio" ? 1 : 2;
+      const mids: string[] = [];
+      for (let i = first; i < n; i++) {
+        const mid = `x${i}`;
+        mids.push(mid);
+        const pt = kind === "audio" ? "111 opus/48000/2" : "96 VP8/90000";
+        sdp += [
+          `m=${kind} 9 UDP/TLS/RTP/SAVPF ${pt.split(" ")[0]}`,
+          "c=IN IP4 0.0.0.0",
+          `a=mid:${mid}`,
+          "a=sendonly",
+          "a=rtcp-mux",
+          `a=rtpmap:${pt}`,
+        ].join(eol) + eol;
+      }
+      return sdp.replace(
+        /a=group:BUNDLE ([^\r\n]*)/,
+        (_, m) => `a=group:BUNDLE ${m} ${mids.join(" ")}`,
+      );
+    }
+    case "candidates":
+      for (let i = 0; i < n; i++) {
+        sdp += `a=candidate:${i} 1 udp ${2122260223 - i} 192.0.2.${i % 250 + 1} ${
+          10000 + i
+        } typ host${eol}`;
+      }
+      return sdp;
+    case "payload-types": {
+      const pts = Array.from({ length: n }, (_, i) => 35 + (i % 93));
+      const unique = [...new Set(pts)];
+      const extra = n - unique.length;
+      // Payload types repeat past 93; the m-line still lists `n` of them.
+      const list = [...unique, ...unique.slice(0, extra)].join(" ");
+      sdp = sdp.replace(/^(m=video \S+ \S+) .*$/m, `$1 ${list}`);
+      const unmapped = unique.filter((pt) => !sdp.includes(`a=rtpmap:${pt} `));
+      return sdp + unmapped.map((pt) => `a=rtpmap:${pt} VP8/90000`).join(eol) + eol;
+    }
+    case "rids":
+      for (let i = 0; i < n; i++) sdp += `a=rid:r${i} send${eol}`;
+      return sdp +
+        `a=simulcast:send ${Array.from({ length: n }, (_, i) => `r${i}`).join(";")}${eol}`;
+    case "lines": {
+      // Harmless session-level attributes, placed before the first m-line.
+      const filler = Array.from({ length: n }, (_, i) => `a=x-filler:${i}`).join(eol) + eol;
+      return sdp.replace(/^m=/m, `${filler}m=`);
+    }
+  }
+}

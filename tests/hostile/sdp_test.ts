@@ -20,7 +20,7 @@ import {
   report,
   until,
 } from "./harness.ts";
-import { mutate, preview, sdpMutation } from "./arbitraries.ts";
+import { mutate, oversizedOffer, oversizedShape, preview, sdpMutation } from "./arbitraries.ts";
 
 const SDP = { "Content-Type": "application/sdp" };
 
@@ -83,6 +83,42 @@ Deno.test("hostile SDP: mutated offers and answers never get a 5xx and never hur
         await live.check(`mutated ${endpoint} offers`);
       });
     }
+
+    await t.step(
+      "oversized offers (m-lines, candidates, payload types, rids, lines): 4xx",
+      async () => {
+        const refused = new Map<string, number>();
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...offers.keys()),
+            fc.constantFrom("whip", "whep"),
+            oversizedShape,
+            async (base, endpoint, shape) => {
+              count(`sdp: POST /${endpoint} oversized offer`);
+              const body = oversizedOffer(offers[base], shape);
+              const sessions = live.server.rooms.sessions.size;
+              const res = await authed(`${url}/${endpoint}/live`, mallory, {
+                method: "POST",
+                headers: SDP,
+                body,
+              });
+              const what = `POST /${endpoint}/live ${shape.count} ${shape.kind}`;
+              const answer = await expectOkOrProblem(res, [], what);
+              assert.ok(answer.status >= 400 && answer.status < 500, `${what}: ${answer.status}`);
+              assert.equal(
+                live.server.rooms.sessions.size,
+                sessions,
+                `${what}: a session was made`,
+              );
+              refused.set(shape.kind, (refused.get(shape.kind) ?? 0) + 1);
+            },
+          ),
+          params(60),
+        );
+        console.log(`oversized offers refused: ${JSON.stringify(Object.fromEntries(refused))}`);
+        await live.check("oversized offers");
+      },
+    );
 
     await t.step("PATCH application/sdp (server-offer mode) with mutated answers", async () => {
       // Bases: a real werift answer to a server offer, and a browser-like recvonly SDP.

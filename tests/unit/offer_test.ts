@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { SdpError } from "../../src/errors.ts";
 import { type Codec, type MediaSection, parseSdp } from "../../src/sdp/offer.ts";
+import { SDP_LIMITS, SdpLimitError } from "../../src/sdp/limits.ts";
+import { oversizedOffer, type OversizedShape } from "../hostile/arbitraries.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -335,5 +337,44 @@ Deno.test("parseSdp rejects malformed SDP with SdpError", async (t) => {
       }
     }
     assert.ok(rejected > lines.length, `only ${rejected} of ${variants.length} rejected`);
+  });
+});
+
+Deno.test("parseSdp caps: over-sized offers are SdpLimitError (422), real ones pass", async (t) => {
+  const base = fixture("obs-style-publish.sdp");
+  const shapes: [OversizedShape, RegExp][] = [
+    [{ kind: "m-lines", count: 200 }, /more than 4 m-lines/],
+    [{ kind: "m-lines", count: 5 }, /more than 4 m-lines/],
+    [{ kind: "m-lines", count: 3 }, /more than 1 video m-lines in use/],
+    [{ kind: "audio", count: 2 }, /more than 1 audio m-lines in use/],
+    [{ kind: "candidates", count: 33 }, /more than 32 candidates per m-line/],
+    [{ kind: "payload-types", count: 65 }, /more than 64 payload types/],
+    [{ kind: "rids", count: 5 }, /more than 4 simulcast layers/],
+    [{ kind: "lines", count: 1501 }, /more than 1500 lines/],
+  ];
+  for (const [shape, detail] of shapes) {
+    await t.step(`${shape.count} ${shape.kind}`, () => {
+      assert.throws(() => parseSdp(oversizedOffer(base, shape)), (e: unknown) => {
+        assert.ok(e instanceof SdpLimitError, `threw ${e}`);
+        assert.equal(e.code, "unprocessable");
+        assert.match(e.message, detail);
+        return true;
+      });
+    });
+  }
+  await t.step("at the caps: 4 rids, 32 candidates, 64 payload types parse", () => {
+    parseSdp(oversizedOffer(base, { kind: "rids", count: 4 }));
+    parseSdp(oversizedOffer(base, { kind: "candidates", count: 32 }));
+    parseSdp(oversizedOffer(base, { kind: "payload-types", count: 64 }));
+  });
+  await t.step("every fixture is well under every cap", () => {
+    for (const name of FIXTURE_NAMES) {
+      const sdp = fixture(name);
+      assert.ok(sdp.split("\n").length < SDP_LIMITS.lines / 4, name);
+      for (const s of parseSdp(sdp).media) {
+        assert.ok(s.codecs.length <= SDP_LIMITS.payloadTypesPerSection / 1.5, name);
+        assert.ok(s.candidates.length <= SDP_LIMITS.candidatesPerSection / 2, name);
+      }
+    }
   });
 });
