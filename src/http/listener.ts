@@ -1,0 +1,194 @@
+/**
+ * The HTTP listener: `node:http` (Deno's implementation, on `node:net`) with the Hono app behind
+ * `@hono/node-server`'s request/response conversion, instead of `Deno.serve`.
+ *
+ * Why not `Deno.serve`: its accept loop runs inside Deno, out of reach. When `accept` fails —
+ * `Too many open files (os error 24)` once idle connections have used every descriptor — the loop
+ * ends, `finished` rejects (an uncaught rejection: the process exits, every room with it) and the
+ * port stops listening; and it has no header or idle timeout and no connection count, so nothing
+ * closes a slowloris or silent connection. `node:http` has all of these: `headersTimeout` (the
+ * request line and headers must arrive in time, however slowly they trickle), `requestTimeout`
+ * (the whole request), `keepAliveTimeout` (silence between requests), a `connection` event to
+ * count and refuse sockets, and an accept loop that survives `EMFILE`.
+ *
+ * Past {@link HttpListenerOptions.maxConnections} a new connection is closed at once (and
+ * counted); the connections already open are served as before.
+ *
+ * @module
+ */
+import http from "node:http";
+import type { Socket } from "node:net";
+import { getRequestListener } from "npm:@hono/node-server@2.1.11";
+import type { Logger } from "../log.ts";
+
+/**
+ * Largest request line and headers, bytes (431 beyond). Node's default is 16 KiB; a bearer token
+ * with large claims may be bigger and must reach the verifier (401), not the parser.
+ */
+export const MAX_HEADER_BYTES = 32 * 1024;
+
+/** Options of {@link listenHttp}. */
+export interface HttpListenerOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port (0: any free port). */
+  port: number;
+  /** Most open HTTP connections; more are closed as soon as they are accepted. */
+  maxConnections: number;
+  /** Time for a request's line and headers to arrive, from the connection's start or the previous response, ms. */
+  headersTimeoutMs: number;
+  /** Time for a whole request (headers and body) to arrive, ms. */
+  requestTimeoutMs: number;
+  /** Silence allowed on a kept-alive connection between requests, ms. */
+  idleTimeoutMs: number;
+  /** Where refusals and listener errors are logged. */
+  log: Logger;
+}
+
+/** What the handler learns about the connection. */
+export interface ConnectionInfo {
+  /** The TCP peer (the shape `hono/deno`'s `getConnInfo` reads). */
+  remoteAddr: Deno.NetAddr;
+}
+
+/** Counters of the listener. */
+export interface ConnectionStats {
+  /** HTTP connections open now. */
+  open: number;
+  /** Connections closed at once because {@link HttpListenerOptions.maxConnections} were open. */
+  refused: number;
+  /** The connection cap in force. */
+  max: number;
+}
+
+/** A listening HTTP server. */
+export interface HttpListener {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Settles when the listener has closed. */
+  readonly finished: Promise<void>;
+  /** Connection counters. */
+  stats(): ConnectionStats;
+  /**
+   * Stops accepting, closes idle connections, lets requests in flight finish for `graceMs`, then
+   * closes whatever is left.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts listening; resolves once bound, rejects with a `Deno.errors` class when it cannot. */
+export function listenHttp(
+  options: HttpListenerOptions,
+  handler: (request: Request, info: ConnectionInfo) => Response | Promise<Response>,
+): Promise<HttpListener> {
+  const { log } = options;
+  const listener = getRequestListener((request, env) => {
+    const socket = env.incoming.socket;
+    return handler(request, {
+      remoteAddr: {
+        transport: "tcp",
+        hostname: socket.remoteAddress ?? "unknown",
+        port: socket.remotePort ?? 0,
+      },
+    });
+  });
+  const server = http.createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    keepAliveTimeout: options.idleTimeoutMs,
+    // How often the two request timeouts are checked: a tenth of the shorter one, 1 s at most.
+    connectionsCheckingInterval: Math.max(
+      50,
+      Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 10)),
+    ),
+  }, listener);
+  const sockets = new Set<Socket>();
+  let refused = 0;
+  let lastRefusalLog = 0;
+  server.on("connection", (socket: Socket) => {
+    if (sockets.size >= options.maxConnections) {
+      refused++;
+      socket.destroy();
+      const now = Date.now();
+      if (now - lastRefusalLog > 10_000) { // one line per 10 s, not one per connection
+        lastRefusalLog = now;
+        log.warn("http connection refused: at the connection limit", {
+          max: options.maxConnections,
+          refused,
+        });
+      }
+      return;
+    }
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  // A request the parser refuses (garbage, headers over 32 KiB, too slow): a problem document
+  // where the socket can still take one, never a throw.
+  server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    socket.end(clientErrorResponse(error.code));
+  });
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => finish = resolve);
+  server.on("close", () => finish());
+  return new Promise((resolve, reject) => {
+    const onStartError = (error: Error & { code?: string }) => reject(denoError(error));
+    server.once("error", onStartError);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", onStartError);
+      // After the start an error (accept failing: EMFILE, ENFILE) is logged, never thrown.
+      server.on(
+        "error",
+        (error: Error) => log.error("http listener error", { error: error.message }),
+      );
+      const bound = server.address();
+      const port = typeof bound === "object" && bound ? bound.port : options.port;
+      const hostname = typeof bound === "object" && bound ? bound.address : options.hostname;
+      resolve({
+        addr: { transport: "tcp", hostname, port },
+        finished,
+        stats: () => ({ open: sockets.size, refused, max: options.maxConnections }),
+        async shutdown(graceMs = 2000) {
+          server.close();
+          server.closeIdleConnections();
+          const deadline = Date.now() + graceMs;
+          while (sockets.size > 0 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 20));
+            server.closeIdleConnections();
+          }
+          for (const socket of sockets) socket.destroy();
+          await finished;
+        },
+      });
+    });
+  });
+}
+
+/** Node's listen errors as the `Deno.errors` classes the start-up messages test for. */
+function denoError(error: Error & { code?: string }): Error {
+  const map: Record<string, new (message: string) => Error> = {
+    EADDRINUSE: Deno.errors.AddrInUse,
+    EADDRNOTAVAIL: Deno.errors.AddrNotAvailable,
+    EACCES: Deno.errors.PermissionDenied,
+    EPERM: Deno.errors.PermissionDenied,
+  };
+  const Class = error.code === undefined ? undefined : map[error.code];
+  return Class ? new Class(error.message) : error;
+}
+
+/** The raw HTTP answer to a request the parser refused, as RFC 9457 problem details. */
+export function clientErrorResponse(code: string | undefined): string {
+  const [status, reason, detail] = code === "HPE_HEADER_OVERFLOW"
+    ? [
+      431,
+      "Request Header Fields Too Large",
+      `the request's headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+    ]
+    : code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? [408, "Request Timeout", "the request did not arrive in time"]
+    : [400, "Bad Request", "the request is not well-formed HTTP/1.1"];
+  const body = JSON.stringify({ type: "about:blank", title: reason, status, detail });
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\n` +
+    `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n\r\n${body}`;
+}
