@@ -7,6 +7,7 @@
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
+import { DomainError } from "../errors.ts";
 
 /** Idle connections get a `: keep-alive` comment this often, ms. */
 export const KEEP_ALIVE_MS = 15_000;
@@ -22,6 +23,7 @@ export function sseResponse(
   c: Context,
   initial: SseMessage[],
   subscribe: (push: (message: SseMessage) => void) => () => void,
+  release: () => void = () => {},
 ): Response {
   return streamSSE(c, async (stream) => {
     const queue = [...initial];
@@ -50,6 +52,81 @@ export function sseResponse(
       }
     } finally {
       off();
+      release();
     }
   });
+}
+
+/** The caps of {@link StreamSlots}. */
+export interface StreamCaps {
+  /** Most open streams on the server. */
+  server: number;
+  /** Most open streams per client address (IPv6: per /64). */
+  perAddress: number;
+  /** Most open streams per host or participant identity. */
+  perIdentity: number;
+}
+
+/**
+ * Counts open event streams (each holds an HTTP connection for as long as the client likes) per
+ * server, per client address and per identity. {@link StreamSlots.acquire} refuses a stream past
+ * a cap: 429 with `Retry-After` for an address or an identity, 503 for the server.
+ */
+export class StreamSlots {
+  #open = 0;
+  #byAddress = new Map<string, number>();
+  #byIdentity = new Map<string, number>();
+
+  /** @param caps the limits. */
+  constructor(readonly caps: StreamCaps) {}
+
+  /** Streams open now. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /**
+   * Takes a slot for a stream of `address` and `identity` (none for viewers, whose tokens are
+   * shared by crowds: their address and the server cap bound them); returns its release (idempotent).
+   */
+  acquire(address: string, identity?: string): () => void {
+    if (this.#open >= this.caps.server) {
+      throw new DomainError(
+        "unavailable",
+        `the server has ${this.caps.server} event streams open, its limit`,
+        { retryAfter: 10 },
+      );
+    }
+    if ((this.#byAddress.get(address) ?? 0) >= this.caps.perAddress) {
+      throw new DomainError(
+        "too-many-requests",
+        `${address} has ${this.caps.perAddress} event streams open, the limit per address`,
+        { retryAfter: 10 },
+      );
+    }
+    if (identity !== undefined && (this.#byIdentity.get(identity) ?? 0) >= this.caps.perIdentity) {
+      throw new DomainError(
+        "too-many-requests",
+        `this identity has ${this.caps.perIdentity} event streams open, its limit`,
+        { retryAfter: 10 },
+      );
+    }
+    this.#open++;
+    bump(this.#byAddress, address, 1);
+    if (identity !== undefined) bump(this.#byIdentity, identity, 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+      bump(this.#byAddress, address, -1);
+      if (identity !== undefined) bump(this.#byIdentity, identity, -1);
+    };
+  }
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  const next = (map.get(key) ?? 0) + by;
+  if (next <= 0) map.delete(key);
+  else map.set(key, next);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { Emitter } from "../events.ts";
+import { DomainError } from "../errors.ts";
 import { encodeBase64Url } from "../util/base64.ts";
 
 /** The event types this server sends. */
@@ -61,12 +62,25 @@ export class EventStream {
   }
 }
 
+/**
+ * Most event streams one WHEP session may have (created by POST and not yet deleted): a player
+ * needs one, a reconnecting `EventSource` briefly two. Each is state kept until the session ends.
+ */
+export const MAX_STREAMS_PER_SESSION = 4;
+
 /** Every event stream, by id. */
 export class EventStreams {
   #streams = new Map<string, EventStream>();
 
-  /** Creates a stream for a session. */
+  /** Creates a stream for a session; 429 when it has {@link MAX_STREAMS_PER_SESSION} already. */
   create(sessionId: string, wanted: Iterable<WhepEventType>): EventStream {
+    if (this.ofSession(sessionId).length >= MAX_STREAMS_PER_SESSION) {
+      throw new DomainError(
+        "too-many-requests",
+        `the session has ${MAX_STREAMS_PER_SESSION} event streams, its limit: DELETE one first`,
+        { retryAfter: 10 },
+      );
+    }
     const stream = new EventStream(sessionId, new Set(wanted));
     this.#streams.set(stream.id, stream);
     return stream;
