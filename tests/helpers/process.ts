@@ -1,0 +1,99 @@
+/**
+ * Starts the server as its own process, with the flags of `deno task start` (optionally under
+ * `prlimit --nofile=N:N`), for tests that need the real accept loop, descriptor limit and
+ * signals: a crash there ends the process instead of the test runner.
+ *
+ * @module
+ */
+import { mintToken } from "../../src/auth/tokens.ts";
+
+/** The secret of spawned servers (HS256: 32 bytes or more). */
+export const PROCESS_SECRET = "process-test-secret-0123456789-abcdefgh";
+
+/** A server process. */
+export interface ServerProcess {
+  /** Its base URL. */
+  url: string;
+  /** The child. */
+  child: Deno.ChildProcess;
+  /** Everything it wrote on stdout and stderr so far. */
+  output(): string;
+  /** True while the process runs. */
+  running(): boolean;
+  /** Mints a token for it. */
+  token(sub: string, room: string, role?: "host" | "participant" | "viewer"): Promise<string>;
+  /** SIGTERM, then SIGKILL after 5 s; resolves with the exit status. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** The flags of `deno task start` (deno.json), with the read list it computes for no extra file. */
+export const START_FLAGS = [
+  "--no-prompt",
+  "--allow-read=static,deno.json",
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys=networkInterfaces,hostname",
+  "--allow-ffi",
+];
+
+/** Spawns `src/main.ts` with `env` on a free loopback port; `nofile` sets a hard and soft limit. */
+export async function spawnServer(
+  env: Record<string, string> = {},
+  nofile?: number,
+): Promise<ServerProcess> {
+  const deno = [Deno.execPath(), "run", ...START_FLAGS, "src/main.ts"];
+  const argv = nofile === undefined ? deno : ["prlimit", `--nofile=${nofile}:${nofile}`, ...deno];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: new URL("../../", import.meta.url).pathname,
+    env: {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      JWT_SECRET: PROCESS_SECRET,
+      LOG_LEVEL: "warn",
+      ICE_LOOPBACK: "true",
+      RATE_LIMIT_IP: "1000000",
+      RATE_LIMIT_IDENTITY: "1000000",
+      RATE_LIMIT_FAILED: "1000000",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let exited = false;
+  child.status.then(() => exited = true);
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk);
+  };
+  pump(child.stdout).catch(() => {});
+  pump(child.stderr).catch(() => {});
+  const deadline = performance.now() + 20_000;
+  while (!/listening on (\S+)/.test(text)) {
+    if (exited || performance.now() > deadline) {
+      if (!exited) child.kill("SIGKILL");
+      await child.status;
+      throw new Error(`the server did not start:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /listening on (\S+)/.exec(text)![1];
+  const secret = new TextEncoder().encode(env.JWT_SECRET ?? PROCESS_SECRET);
+  return {
+    url,
+    child,
+    output: () => text,
+    running: () => !exited,
+    token: (sub, room, role = "host") => mintToken(secret, { sub, room, role, ttlSeconds: 600 }),
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        if (!exited) child.kill("SIGKILL");
+      }, 5000);
+      const status = await child.status;
+      clearTimeout(timer);
+      return status;
+    },
+  };
+}
