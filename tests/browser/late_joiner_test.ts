@@ -11,276 +11,26 @@
  * and times its first decoded frame, once against a server with the cache (the default) and
  * once against one with `KEYFRAME_CACHE_BYTES=0`, where no frame may decode at all.
  *
- * Each leg is checked to carry media before anything is timed. On a loaded machine a leg can come
- * up dead: werift 0.25's DTLS client (the server's side of every session here) handles a server
- * flight 4 that the peer retransmitted while werift was slow to answer as a new one: it makes a
- * new ECDHE key pair and, if that happens after the peer's Finished (which it never verifies),
- * derives a second master secret, so its SRTP keys differ from the peer's and every packet of
- * the session fails authentication while both ends say "connected".
+ * Each leg is checked to carry media before anything is timed (see late-joiner.ts).
  */
 import assert from "node:assert/strict";
-import { RTCPeerConnection, type RtpPacket } from "werift";
-import type { Page } from "puppeteer-core";
-import { type TestServer, testServer } from "../helpers/server.ts";
-import { connected, OPUS, signal, VP8 } from "../helpers/clients.ts";
-import { isKeyframeStart } from "../../src/media/keyframe.ts";
-import { browserTest, type Chromium, inboundVideo, launch, rtp, until } from "./browser.ts";
+import type { Page } from "npm:puppeteer-core@25.16.0";
+import { testServer } from "../helpers/server.ts";
+import { browserTest, inboundVideo, launch, rtp, until } from "./browser.ts";
+import {
+  FREEZES,
+  lateJoin,
+  MID_GOP_MS,
+  ms,
+  NO_FRAME_MS,
+  NOTHING,
+  Relay,
+  run,
+  WIDTH,
+} from "./late-joiner.ts";
 
-/** How long after the relay's only keyframe the player arrives. */
-const MID_GOP_MS = 3000;
 /** The property measured: connected → first decoded frame, with the cache. */
 const FIRST_FRAME_MS = 300;
-/** Without the cache, no frame may decode this long after connecting. */
-const NO_FRAME_MS = 5000;
-/** The published size. */
-const WIDTH = 640;
-const HEIGHT = 360;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Plays a room with WHEP and republishes each packet to another room with WHIP, unchanged but
- * for what werift's sender sets (SSRC, payload type, its own header extensions). It never sends
- * a PLI or FIR, and ignores those it receives.
- */
-class Relay {
-  /** WHIP, sendonly: the publisher of the `relay` room. */
-  readonly out = new RTCPeerConnection({
-    iceServers: [],
-    iceUseIpv6: false,
-    bundlePolicy: "max-bundle",
-    codecs: { audio: [OPUS()], video: [VP8()] },
-  });
-  /** WHEP, recvonly: the player of the `src` room. */
-  readonly in = new RTCPeerConnection({
-    iceServers: [],
-    iceUseIpv6: false,
-    bundlePolicy: "max-bundle",
-    codecs: { audio: [OPUS()], video: [VP8()] },
-  });
-  /** Packets republished; video frames (marker bits) and keyframes among them. */
-  readonly forwarded = { video: 0, audio: 0, frames: 0, keyframes: 0 };
-  /** When the last keyframe was republished (performance.now()). */
-  keyframeAt?: number;
-  /** PLIs and FIRs the server sent the relay, all ignored. */
-  keyframeRequests = 0;
-
-  constructor() {
-    const senders = {
-      audio: this.out.addTransceiver("audio", { direction: "sendonly" }).sender,
-      video: this.out.addTransceiver("video", { direction: "sendonly" }).sender,
-    };
-    senders.video.onRtcp.subscribe((p) => {
-      // payload-specific feedback: 1 PLI, 4 FIR
-      const fmt = (p as { feedback?: { count?: number } }).feedback?.count;
-      if (p.type === 206 && (fmt === 1 || fmt === 4)) this.keyframeRequests++;
-    });
-    this.in.addTransceiver("audio", { direction: "recvonly" });
-    this.in.addTransceiver("video", { direction: "recvonly" });
-    this.in.ontrack = ({ track }) => {
-      const kind = track.kind as "audio" | "video";
-      track.onReceiveRtp.subscribe((packet: RtpPacket) => {
-        // the WHEP leg's extension ids mean nothing on the WHIP leg
-        packet.header.extensions = [];
-        packet.header.extension = false;
-        if (kind === "video" && isKeyframeStart("vp8", packet.payload)) {
-          this.forwarded.keyframes++;
-          this.forwarded.frames = 0;
-          this.keyframeAt = performance.now();
-        }
-        if (kind === "video" && packet.header.marker) this.forwarded.frames++;
-        this.forwarded[kind]++;
-        senders[kind].sendRtp(packet).catch(() => {});
-      });
-    };
-  }
-
-  /** Publishes to `whip` first (so nothing received is dropped), then plays `whep`. */
-  async start(whip: string, whipToken: string, whep: string, whepToken: string): Promise<void> {
-    await signal(this.out, whip, whipToken);
-    await connected(this.out, 20_000);
-    await signal(this.in, whep, whepToken);
-    await connected(this.in, 20_000);
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([this.in.close(), this.out.close()]);
-  }
-}
-
-/** In the page: publishes the fake camera, VP8 at WIDTH×HEIGHT, with the WHIP client. */
-const PUBLISH = `async ({ endpoint, token, width, height }) => {
-  const { WhipClient } = await import("/lib/whip-whep.js");
-  const stream = await navigator.mediaDevices.getUserMedia({
-    audio: true,
-    video: { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: 30 } },
-  });
-  // keep the resolution whatever the bandwidth: a size change would be a keyframe
-  stream.getVideoTracks()[0].contentHint = "detail";
-  const whip = new WhipClient(endpoint, { token, reconnect: false });
-  globalThis.lateWhip = whip;
-  await whip.publish(stream, { videoCodec: "video/VP8" });
-}`;
-
-/**
- * In the page: plays with the WHEP client and records, on the page's clock, the start of the
- * POST, \`connectionState\` "connected", the first decoded frame (inbound-rtp framesDecoded,
- * read through the probe every 5 ms) and the first frame presented to the compositor
- * (requestVideoFrameCallback). Returns after the first decoded frame, or \`give\` ms after
- * connecting without one.
- */
-const PLAY = `async ({ endpoint, token, give }) => {
-  const marks = {};
-  const Traced = globalThis.RTCPeerConnection;
-  globalThis.RTCPeerConnection = class extends Traced {
-    constructor(config) {
-      super(config);
-      this.addEventListener("connectionstatechange", () => {
-        if (this.connectionState === "connected") marks.connected ??= performance.now();
-      });
-    }
-  };
-  const nativeFetch = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    if (init?.method === "POST" && String(input).includes("/whep/")) {
-      marks.post ??= performance.now();
-    }
-    return nativeFetch(input, init);
-  };
-  const { WhepClient } = await import("/lib/whip-whep.js");
-  const video = document.createElement("video");
-  video.muted = true;
-  video.autoplay = true;
-  video.playsInline = true;
-  video.width = 320;
-  document.body.prepend(video);
-  video.requestVideoFrameCallback((_now, meta) => {
-    marks.presented = meta.presentationTime;
-  });
-  const whep = new WhepClient(endpoint, { token, reconnect: false, events: false });
-  globalThis.lateWhep = whep;
-  whep.addEventListener("track", (e) => {
-    if (e.detail.kind === "video") video.srcObject = new MediaStream([e.detail]);
-  });
-  await whep.play();
-  const started = performance.now();
-  for (;;) {
-    const v = (await __probe.rtp("inbound")).find((s) => s.kind === "video");
-    if (v && v.framesDecoded > 0) {
-      marks.decoded = performance.now();
-      marks.framesDecoded = v.framesDecoded;
-      marks.width = v.frameWidth;
-      marks.height = v.frameHeight;
-      break;
-    }
-    const now = performance.now();
-    if (marks.connected !== undefined ? now > marks.connected + give : now > started + 20000) {
-      marks.framesDecoded = v?.framesDecoded ?? 0;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return marks;
-}`;
-
-/** In the page: Chromium's own freeze count of the played video (inbound-rtp). */
-const FREEZES = `async () => {
-  let out = {};
-  (await lateWhep.pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "video") {
-      out = { count: s.freezeCount, seconds: s.totalFreezesDuration };
-    }
-  });
-  return out;
-}`;
-
-/** What the player page recorded (page clock, ms). */
-interface Marks {
-  post?: number;
-  connected?: number;
-  decoded?: number;
-  presented?: number;
-  framesDecoded?: number;
-  width?: number;
-  height?: number;
-}
-
-/** Runs a page-side script (one of the above) with its argument. */
-function run<T>(page: Page, script: string, arg: unknown): Promise<T> {
-  return page.evaluate(`(${script})(${JSON.stringify(arg)})`) as Promise<T>;
-}
-
-/**
- * Chromium publishes to `src`, the relay republishes it to `relay`, and once the relay's only
- * keyframe is {@link MID_GOP_MS} old, a Chromium player joins `relay` and times its first frame.
- */
-async function lateJoin(
-  chromium: Chromium,
-  server: TestServer,
-  relay: Relay,
-  pages: Page[],
-): Promise<{ marks: Marks; player: Page; publisher: Page; cachedFrames: number }> {
-  const publisher = await chromium.page({ width: 640, height: 480 });
-  pages.push(publisher);
-  await publisher.goto(`${server.url}/`);
-  await run(publisher, PUBLISH, {
-    endpoint: "/whip/src",
-    token: await server.token("camera", "src", "host"),
-    width: WIDTH,
-    height: HEIGHT,
-  });
-  await until(
-    async () => {
-      const v = (await rtp(publisher, "outbound")).find((s) => s.kind === "video");
-      return v?.frameWidth ? v : undefined;
-    },
-    "the Chromium publisher's first encoded frames",
-    30_000,
-  );
-  await until(() => ingested(server, "src") > 0, `room src: ${NOTHING}`, 20_000);
-
-  await relay.start(
-    `${server.url}/whip/relay`,
-    await server.token("relay", "relay", "host"),
-    `${server.url}/whep/src`,
-    await server.token("relay", "src", "participant"),
-  );
-  await until(() => relay.forwarded.audio > 0, `room src → the relay: ${NOTHING}`, 20_000);
-  await until(() => relay.forwarded.keyframes > 0, "the relay's first keyframe", 20_000);
-  await sleep(MID_GOP_MS - (performance.now() - relay.keyframeAt!));
-  assert.equal(relay.forwarded.keyframes, 1, "Chromium sent no keyframe by itself: mid-GOP");
-  assert.ok(relay.forwarded.video > 30, `deltas flow (${relay.forwarded.video} packets)`);
-  assert.ok(ingested(server, "relay") > 0, `room relay: ${NOTHING}`);
-
-  const player = await chromium.page();
-  pages.push(player);
-  await player.goto(`${server.url}/`);
-  await player.bringToFront(); // a background tab is throttled
-  const cachedFrames = relay.forwarded.frames; // since the keyframe: what a cache holds now
-  const marks = await run<Marks>(player, PLAY, {
-    endpoint: "/whep/relay",
-    token: await server.token("viewer", "relay", "participant"),
-    give: NO_FRAME_MS,
-  });
-  assert.ok(marks.post !== undefined && marks.connected !== undefined, "the player connected");
-  return { marks, player, publisher, cachedFrames };
-}
-
-/** Video packets the server's publication in `room` received so far. */
-function ingested(server: TestServer, room: string): number {
-  const s = server.rooms.sessions.all().find((s) => s.kind === "whip" && s.room === room);
-  return s?.kind === "whip" ? s.media.stats.packets.video : 0;
-}
-
-/**
- * Said when a leg is up but carries nothing: the SFU, as DTLS client, can end a handshake with
- * SRTP keys its peer does not share (werift 0.25 re-derives them when a retransmitted server
- * flight 4 arrives late, on a loaded machine), and every packet then fails authentication.
- */
-const NOTHING =
-  "connected, but nothing got through (SRTP the receiver cannot authenticate? see the module doc)";
-
-const ms = (a?: number, b?: number) => (a !== undefined && b !== undefined ? b - a : NaN);
 
 browserTest(
   "late joiner mid-GOP, publisher ignoring PLI: real VP8 decodes at once from the keyframe cache",
@@ -357,7 +107,7 @@ browserTest(
             assert.equal(sent?.frameWidth, WIDTH);
             assert.equal(live.frameWidth, sent?.frameWidth, "decoded at the published width");
             assert.equal(live.frameHeight, sent?.frameHeight);
-            assert.equal(relay.forwarded.keyframes, 1, "and all from the one keyframe");
+            assert.equal(relay.keyframes, 1, "and all from the one keyframe");
             const freezes = await run<{ count?: number; seconds?: number }>(player, FREEZES, {});
             console.log(
               `  cache on: the ${cachedFrames} frames since the keyframe decoded within ` +
@@ -396,7 +146,7 @@ browserTest(
             assert.equal(marks.decoded, undefined, "no frame decoded");
             assert.equal(marks.framesDecoded ?? 0, 0);
             assert.ok(relay.keyframeRequests > 0, "the server asked the relay for a keyframe");
-            assert.equal(relay.forwarded.keyframes, 1, "which never came");
+            assert.equal(relay.keyframes, 1, "which never came");
           } finally {
             await Promise.allSettled(pages.map((p) => p.close()));
             await relay.close();
