@@ -1,11 +1,13 @@
 /**
  * Time to first frame for a late joiner, with and without the keyframe cache.
  *
- * A werift publisher sends 30 fps with one keyframe every 10 s and ignores PLI (as OBS does).
- * Each run, a werift player POSTs mid-GOP (1 s after the publisher's keyframe) and the clock
- * runs from the start of its POST to the first keyframe packet it receives (the first frame it
- * could decode). The same runs go against a server with the cache (default) and one with
- * `KEYFRAME_CACHE_BYTES=0`. Servers are in this process, on loopback.
+ * A werift publisher sends 30 fps with one keyframe every 10 s and ignores PLI (as OBS does):
+ * VP8, or H.264 packetized as OBS does (SPS and PPS in packets of their own, then the IDR in
+ * FU-A fragments; tests/helpers/h264.ts). Each run, a werift player POSTs mid-GOP (1 s after the
+ * publisher's keyframe) and the clock runs from the start of its POST to the first frame it
+ * could decode: for VP8 the first keyframe packet, for H.264 the last packet of the first IDR
+ * access unit, once SPS and PPS came before it. The same runs go against a server with the cache
+ * (default) and one with `KEYFRAME_CACHE_BYTES=0`. Servers are in this process, on loopback.
  *
  * ```sh
  * deno run -A bench/late-joiner.ts [--runs 10]
@@ -16,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { testServer } from "../tests/helpers/server.ts";
 import { call, Player, Publisher } from "../tests/helpers/clients.ts";
+import { H264Player, ObsLikePublisher } from "../tests/helpers/h264.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -28,23 +31,34 @@ const GIVE_UP_MS = 12_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function once(env: Record<string, string>, room: string): Promise<number> {
+async function once(
+  codec: "VP8" | "H.264",
+  env: Record<string, string>,
+  room: string,
+): Promise<number> {
   const server = await testServer(env);
-  const pub = new Publisher();
-  const player = new Player();
+  const h264 = codec === "H.264";
+  const pub = h264 ? new ObsLikePublisher() : new Publisher();
+  const player = h264 ? new H264Player() : new Player();
+  let session: string | undefined;
   try {
     const token = await server.token("host", room);
     await pub.publish(`${server.url}/whip/${room}`, token);
-    pub.start(GOP_FRAMES, false);
+    if (pub instanceof Publisher) pub.start(GOP_FRAMES, false);
+    else pub.start(GOP_FRAMES);
     await sleep(JOIN_AFTER_MS);
     const start = performance.now();
-    await player.play(`${server.url}/whep/${room}`, token);
+    session = (await player.play(`${server.url}/whep/${room}`, token)).url;
+    if (player instanceof H264Player) {
+      await player.decodable(GIVE_UP_MS);
+      return player.decodableAt! - start;
+    }
     await player.nextKeyframe(GIVE_UP_MS);
     return player.firstKeyframeAt! - start;
   } finally {
-    if (player.session) {
-      await (await call(player.session.url, await server.token("host", room), { method: "DELETE" }))
-        .body?.cancel();
+    if (session) {
+      await (await call(session, await server.token("host", room), { method: "DELETE" })).body
+        ?.cancel();
     }
     await Promise.all([pub.close(), player.close()]);
     await server.shutdown();
@@ -56,18 +70,28 @@ function median(values: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const results: Record<string, number[]> = { "with cache": [], "without cache": [] };
+const ROWS = [
+  ["VP8", "with cache", {}],
+  ["VP8", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
+  ["H.264", "with cache", {}],
+  ["H.264", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
+] as const;
+const results = ROWS.map(() => [] as number[]);
 for (let i = 0; i < RUNS; i++) {
-  results["with cache"].push(await once({}, `late-${i}`));
-  results["without cache"].push(await once({ KEYFRAME_CACHE_BYTES: "0" }, `late-${i}`));
+  for (const [r, [codec, , env]] of ROWS.entries()) {
+    results[r].push(await once(codec, env, `late-${i}`));
+  }
   Deno.stdout.writeSync(new TextEncoder().encode("."));
 }
-console.log(`\nlate joiner, POST → first keyframe, ${RUNS} runs each, ms (GOP 10 s, PLI ignored)`);
-console.log("| server | median | min | max |");
-console.log("|---|---:|---:|---:|");
-for (const [name, values] of Object.entries(results)) {
+console.log(
+  `\nlate joiner, POST → first decodable frame, ${RUNS} runs each, ms (GOP 10 s, PLI ignored)`,
+);
+console.log("| codec | server | median | min | max |");
+console.log("|---|---|---:|---:|---:|");
+for (const [r, [codec, name]] of ROWS.entries()) {
+  const values = results[r];
   console.log(
-    `| ${name} | ${median(values).toFixed(1)} | ${Math.min(...values).toFixed(1)} | ${
+    `| ${codec} | ${name} | ${median(values).toFixed(1)} | ${Math.min(...values).toFixed(1)} | ${
       Math.max(...values).toFixed(1)
     } |`,
   );
