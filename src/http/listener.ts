@@ -76,7 +76,20 @@ export interface HttpListener {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Starts listening; resolves once bound, rejects with a `Deno.errors` class when it cannot. */
+/** How often the watchdog checks that the listening socket still accepts, ms. */
+export const PROBE_INTERVAL_MS = 2000;
+/** How long a probe connection may take to be accepted before the socket is replaced, ms. */
+export const PROBE_TIMEOUT_MS = 1000;
+
+/**
+ * Starts listening; resolves once bound, rejects with a `Deno.errors` class when it cannot.
+ *
+ * A watchdog connects to the listener when nothing was accepted for {@link PROBE_INTERVAL_MS}: Deno 2.9's `node:net`
+ * listening socket stops accepting for good, without an `error` event, once one `accept` failed
+ * with `EMFILE` (measured: a server under `prlimit --nofile=300` flooded past it never accepted
+ * again). When a probe is not accepted within {@link PROBE_TIMEOUT_MS} the listening socket is
+ * closed and a new one opened on the same address; the connections already open are served on.
+ */
 export function listenHttp(
   options: HttpListenerOptions,
   handler: (request: Request, info: ConnectionInfo) => Response | Promise<Response>,
@@ -92,77 +105,178 @@ export function listenHttp(
       },
     });
   });
-  const server = http.createServer({
-    maxHeaderSize: MAX_HEADER_BYTES,
-    headersTimeout: options.headersTimeoutMs,
-    requestTimeout: options.requestTimeoutMs,
-    keepAliveTimeout: options.idleTimeoutMs,
-    // How often the two request timeouts are checked: a tenth of the shorter one, 1 s at most.
-    connectionsCheckingInterval: Math.max(
-      50,
-      Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 10)),
-    ),
-  }, listener);
   const sockets = new Set<Socket>();
+  const servers = new Set<http.Server>();
+  const probes = new Map<number, () => void>(); // probe's local port → seen
   let refused = 0;
   let lastRefusalLog = 0;
-  server.on("connection", (socket: Socket) => {
-    if (sockets.size >= options.maxConnections) {
-      refused++;
-      socket.destroy();
-      const now = Date.now();
-      if (now - lastRefusalLog > 10_000) { // one line per 10 s, not one per connection
-        lastRefusalLog = now;
-        log.warn("http connection refused: at the connection limit", {
-          max: options.maxConnections,
-          refused,
-        });
+  let closing = false;
+  let lastAccept = performance.now();
+
+  const createServer = () => {
+    const server = http.createServer({
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      keepAliveTimeout: options.idleTimeoutMs,
+      // How often the two request timeouts are checked: a tenth of the shorter, 1 s at most.
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(
+          1000,
+          Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 10),
+        ),
+      ),
+    }, listener);
+    server.on("connection", (socket: Socket) => {
+      lastAccept = performance.now();
+      const probe = socket.remotePort === undefined ? undefined : probes.get(socket.remotePort);
+      if (probe && isLoopback(socket.remoteAddress)) {
+        probe();
+        socket.destroy();
+        return;
       }
-      return;
-    }
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  // A request the parser refuses (garbage, headers over 32 KiB, too slow): a problem document
-  // where the socket can still take one, never a throw.
-  server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    socket.end(clientErrorResponse(error.code));
-  });
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => finish = resolve);
-  server.on("close", () => finish());
-  return new Promise((resolve, reject) => {
-    const onStartError = (error: Error & { code?: string }) => reject(denoError(error));
-    server.once("error", onStartError);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", onStartError);
-      // After the start an error (accept failing: EMFILE, ENFILE) is logged, never thrown.
-      server.on(
-        "error",
-        (error: Error) => log.error("http listener error", { error: error.message }),
-      );
-      const bound = server.address();
-      const port = typeof bound === "object" && bound ? bound.port : options.port;
-      const hostname = typeof bound === "object" && bound ? bound.address : options.hostname;
-      resolve({
-        addr: { transport: "tcp", hostname, port },
-        finished,
-        stats: () => ({ open: sockets.size, refused, max: options.maxConnections }),
-        async shutdown(graceMs = 2000) {
-          server.close();
-          server.closeIdleConnections();
-          const deadline = Date.now() + graceMs;
-          while (sockets.size > 0 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 20));
-            server.closeIdleConnections();
-          }
-          for (const socket of sockets) socket.destroy();
-          await finished;
-        },
+      if (sockets.size >= options.maxConnections) {
+        refused++;
+        socket.destroy();
+        const now = Date.now();
+        if (now - lastRefusalLog > 10_000) { // one line per 10 s, not one per connection
+          lastRefusalLog = now;
+          log.warn("http connection refused: at the connection limit", {
+            max: options.maxConnections,
+            refused,
+          });
+        }
+        return;
+      }
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    // A request the parser refuses (garbage, headers over 32 KiB, too slow): a problem document
+    // where the socket can still take one, never a throw.
+    server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
+      if (!socket.writable) return socket.destroy();
+      socket.end(clientErrorResponse(error.code));
+    });
+    servers.add(server);
+    server.on("close", () => servers.delete(server));
+    return server;
+  };
+
+  /** Listens on `port`; resolves with the bound address. */
+  const listen = (server: http.Server, port: number) =>
+    new Promise<Deno.NetAddr>((resolve, reject) => {
+      const onStartError = (error: Error & { code?: string }) => {
+        servers.delete(server);
+        reject(denoError(error));
+      };
+      server.once("error", onStartError);
+      server.listen(port, options.hostname, () => {
+        server.off("error", onStartError);
+        // After the start an error (accept failing: EMFILE, ENFILE) is logged, never thrown.
+        server.on(
+          "error",
+          (error: Error) => log.error("http listener error", { error: error.message }),
+        );
+        const bound = server.address();
+        resolve({
+          transport: "tcp",
+          hostname: typeof bound === "object" && bound ? bound.address : options.hostname,
+          port: typeof bound === "object" && bound ? bound.port : port,
+        });
       });
     });
-  });
+
+  return (async () => {
+    let current = createServer();
+    const addr = await listen(current, options.port);
+    const probeHost = addr.hostname === "0.0.0.0"
+      ? "127.0.0.1"
+      : addr.hostname === "::"
+      ? "::1"
+      : addr.hostname;
+
+    /** True when a probe connection reached the listener; undefined when none could be made. */
+    const probe = async (): Promise<boolean | undefined> => {
+      let conn: Deno.Conn;
+      try {
+        conn = await Deno.connect({ hostname: probeHost, port: addr.port });
+      } catch (error) {
+        // Out of descriptors ourselves: no verdict. Refused: nothing listens any more.
+        return error instanceof Deno.errors.ConnectionRefused ? false : undefined;
+      }
+      const port = (conn.localAddr as Deno.NetAddr).port;
+      try {
+        return await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+          probes.set(port, () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+      } finally {
+        probes.delete(port);
+        conn.close();
+      }
+    };
+
+    let probing = false;
+    const watchdog = setInterval(async () => {
+      // A connection accepted since the last check proves the socket alive: no probe needed.
+      if (probing || closing || performance.now() - lastAccept < PROBE_INTERVAL_MS) return;
+      probing = true;
+      try {
+        if ((await probe()) !== false || closing) return;
+        log.error("http listener stopped accepting: opening a new listening socket", {
+          open: sockets.size,
+        });
+        const dead = current;
+        dead.close(); // stops listening; its open connections are served on
+        const next = createServer();
+        try {
+          await listen(next, addr.port);
+          current = next;
+        } catch (error) {
+          log.error("http listener could not listen again (next try soon)", {
+            error: (error as Error).message,
+          });
+        }
+      } finally {
+        probing = false;
+      }
+    }, PROBE_INTERVAL_MS);
+    Deno.unrefTimer(watchdog);
+
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => finish = resolve);
+    return {
+      addr,
+      finished,
+      stats: () => ({ open: sockets.size, refused, max: options.maxConnections }),
+      async shutdown(graceMs = 2000) {
+        closing = true;
+        clearInterval(watchdog);
+        const all = [...servers];
+        const closed = Promise.all(
+          all.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+        );
+        for (const server of all) server.closeIdleConnections();
+        const deadline = Date.now() + graceMs;
+        while (sockets.size > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+          for (const server of all) server.closeIdleConnections();
+        }
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        finish();
+      },
+    };
+  })();
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined &&
+    (address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127."));
 }
 
 /** Node's listen errors as the `Deno.errors` classes the start-up messages test for. */

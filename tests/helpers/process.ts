@@ -36,12 +36,17 @@ export const START_FLAGS = [
   "--allow-ffi",
 ];
 
-/** Spawns `src/main.ts` with `env` on a free loopback port; `nofile` sets a hard and soft limit. */
+/**
+ * Spawns `src/main.ts` with `env` on a free loopback port; `nofile` sets a hard and soft limit;
+ * `ffi: false` drops `--allow-ffi` (the server then cannot read its descriptor limit).
+ */
 export async function spawnServer(
   env: Record<string, string> = {},
   nofile?: number,
+  { ffi = true }: { ffi?: boolean } = {},
 ): Promise<ServerProcess> {
-  const deno = [Deno.execPath(), "run", ...START_FLAGS, "src/main.ts"];
+  const flags = ffi ? START_FLAGS : START_FLAGS.filter((f) => f !== "--allow-ffi");
+  const deno = [Deno.execPath(), "run", ...flags, "src/main.ts"];
   const argv = nofile === undefined ? deno : ["prlimit", `--nofile=${nofile}:${nofile}`, ...deno];
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
