@@ -220,32 +220,32 @@ export function listenHttp(
       }
     };
 
-    let probing = false;
-    const watchdog = setInterval(async () => {
+    let probing: Promise<void> | undefined;
+    const watchdog = setInterval(() => {
       // A connection accepted since the last check proves the socket alive: no probe needed.
       if (probing || closing || performance.now() - lastAccept < PROBE_INTERVAL_MS) return;
-      probing = true;
-      try {
-        if ((await probe()) !== false || closing) return;
-        log.error("http listener stopped accepting: opening a new listening socket", {
-          open: sockets.size,
-        });
-        const dead = current;
-        dead.close(); // stops listening; its open connections are served on
-        const next = createServer();
-        try {
-          await listen(next, addr.port);
-          current = next;
-        } catch (error) {
-          log.error("http listener could not listen again (next try soon)", {
-            error: (error as Error).message,
-          });
-        }
-      } finally {
-        probing = false;
-      }
+      probing = check().finally(() => probing = undefined);
     }, PROBE_INTERVAL_MS);
     Deno.unrefTimer(watchdog);
+
+    /** Probes; replaces the listening socket when the probe was not accepted. */
+    const check = async () => {
+      if ((await probe()) !== false || closing) return;
+      log.error("http listener stopped accepting: opening a new listening socket", {
+        open: sockets.size,
+      });
+      const dead = current;
+      dead.close(); // stops listening; its open connections are served on
+      const next = createServer();
+      try {
+        await listen(next, addr.port);
+        current = next;
+      } catch (error) {
+        log.error("http listener could not listen again (next try soon)", {
+          error: (error as Error).message,
+        });
+      }
+    };
 
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => finish = resolve);
@@ -256,6 +256,7 @@ export function listenHttp(
       async shutdown(graceMs = 2000) {
         closing = true;
         clearInterval(watchdog);
+        await probing;
         const all = [...servers];
         const closed = Promise.all(
           all.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
