@@ -13,7 +13,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from "werift";
+import {
+  PictureLossIndication,
+  RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  RTCRtpCodecParameters,
+  type RtpPacket,
+} from "werift";
 import type { Page } from "npm:puppeteer-core@25.16.0";
 import type { TestServer } from "../helpers/server.ts";
 import { connected, OPUS, signal, VP8 } from "../helpers/clients.ts";
@@ -89,6 +95,8 @@ export class KeyframeCounter {
   keyframeAt?: number;
   /** H.264: the NAL units of the first keyframe's packets, e.g. `STAP-A 7 8`, `FU-A 5 start`. */
   readonly firstKeyframe: string[] = [];
+  /** VP9: the spatial layers (SID) in the last keyframe's timestamp. */
+  readonly keyframeLayers = new Set<number>();
   #lastKeyTs?: number;
   #lastTs?: number;
   #unit: string[] = [];
@@ -98,6 +106,13 @@ export class KeyframeCounter {
   /** Looks at one video packet. */
   see(packet: RtpPacket): void {
     const ts = packet.header.timestamp;
+    if (isKeyframeStart(this.family, packet.payload) && ts !== this.#lastKeyTs) {
+      this.#lastKeyTs = ts;
+      this.keyframes++;
+      this.frames = 0;
+      this.keyframeLayers.clear();
+      this.keyframeAt = performance.now();
+    }
     if (this.family === "h264" && this.keyframes <= 1) {
       if (ts !== this.#lastTs) this.#unit = [];
       this.#unit.push(describeH264(packet.payload));
@@ -105,15 +120,21 @@ export class KeyframeCounter {
         this.firstKeyframe.push(...this.#unit);
       }
     }
-    this.#lastTs = ts;
-    if (isKeyframeStart(this.family, packet.payload) && ts !== this.#lastKeyTs) {
-      this.#lastKeyTs = ts;
-      this.keyframes++;
-      this.frames = 0;
-      this.keyframeAt = performance.now();
+    if (this.family === "vp9" && ts === this.#lastKeyTs) {
+      const sid = vp9SpatialLayer(packet.payload);
+      if (sid !== undefined) this.keyframeLayers.add(sid);
     }
+    this.#lastTs = ts;
     if (packet.header.marker) this.frames++;
   }
+}
+
+/** The spatial layer (SID) of a VP9 packet that starts a layer frame (B=1), if it says one. */
+function vp9SpatialLayer(p: Uint8Array): number | undefined {
+  if ((p[0] & 0x08) === 0) return undefined; // B: the start of a (layer) frame
+  if ((p[0] & 0x20) === 0) return 0; // no layer indices
+  const i = p[0] & 0x80 ? (p[1] & 0x80 ? 3 : 2) : 1; // after the PictureID
+  return (p[i] >> 1) & 0x07;
 }
 
 /** The NAL units an H.264 packet carries, in words. */
@@ -175,6 +196,16 @@ export class Relay {
     };
   }
 
+  /** Asks the publisher of the played room for a keyframe (a PLI on the WHEP leg). */
+  requestKeyframe(): void {
+    const receiver = this.in.getTransceivers().find((t) => t.kind === "video")!.receiver;
+    const mediaSsrc = receiver.tracks[0]?.ssrc;
+    if (mediaSsrc === undefined) return;
+    const pli = new PictureLossIndication({ senderSsrc: 1, mediaSsrc });
+    receiver.dtlsTransport.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: pli })])
+      .catch(() => {});
+  }
+
   /** Keyframes republished. */
   get keyframes(): number {
     return this.video.keyframes;
@@ -193,15 +224,30 @@ export class Relay {
   }
 }
 
-/** In the page: publishes the fake camera at WIDTH×HEIGHT with the WHIP client, codec `mime`. */
-export const PUBLISH = `async ({ endpoint, token, width, height, mime }) => {
+/**
+ * In the page: publishes the fake camera at WIDTH×HEIGHT with the WHIP client, codec `mime`, and
+ * when given, the encoder's `scalabilityMode` (set at the transceiver's creation).
+ */
+export const PUBLISH = `async ({ endpoint, token, width, height, mime, scalabilityMode }) => {
   const { WhipClient } = await import("/lib/whip-whep.js");
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: true,
     video: { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: 30 } },
   });
-  // keep the resolution whatever the bandwidth: a size change would be a keyframe
-  stream.getVideoTracks()[0].contentHint = "detail";
+  if (scalabilityMode) {
+    const add = RTCPeerConnection.prototype.addTransceiver;
+    RTCPeerConnection.prototype.addTransceiver = function (track, init = {}) {
+      if ((track.kind ?? track) === "video") {
+        const encodings = init.sendEncodings ?? [{}];
+        init = { ...init, sendEncodings: encodings.map((e) => ({ ...e, scalabilityMode })) };
+      }
+      return add.call(this, track, init);
+    };
+  } else {
+    // keep the resolution whatever the bandwidth: a size change would be a keyframe (with
+    // "detail", Chromium 156 makes no VP9 encoder at all for a spatial scalability mode)
+    stream.getVideoTracks()[0].contentHint = "detail";
+  }
   const whip = new WhipClient(endpoint, { token, reconnect: false });
   globalThis.lateWhip = whip;
   await whip.publish(stream, { videoCodec: mime });
@@ -339,7 +385,10 @@ export async function lateJoin(
   server: TestServer,
   relay: Relay,
   pages: Page[],
-): Promise<{ marks: Marks; player: Page; publisher: Page; cachedFrames: number }> {
+  scalabilityMode?: string,
+): Promise<
+  { marks: Marks; player: Page; publisher: Page; cachedFrames: number; keyframes: number }
+> {
   const publisher = await chromium.page({ width: 640, height: 480 });
   pages.push(publisher);
   await publisher.goto(`${server.url}/`);
@@ -349,6 +398,7 @@ export async function lateJoin(
     width: WIDTH,
     height: HEIGHT,
     mime: MIME[relay.family],
+    scalabilityMode,
   });
   await until(
     async () => {
@@ -358,6 +408,18 @@ export async function lateJoin(
     "the Chromium publisher's first encoded frames",
     30_000,
   );
+  if (scalabilityMode) {
+    // spatial layers come with the bandwidth estimate: the relay's join asks for the keyframe
+    // it keeps (PLI) once every layer is up, so the key picture carries them all
+    await until(
+      async () => {
+        const v = (await rtp(publisher, "outbound")).find((s) => s.kind === "video");
+        return (v?.frameWidth ?? 0) >= WIDTH ? v : undefined;
+      },
+      `the Chromium publisher's top spatial layer (${WIDTH} wide)`,
+      30_000,
+    );
+  }
   await until(() => ingested(server, "src") > 0, `room src: ${NOTHING}`, 20_000);
 
   await relay.start(
@@ -368,8 +430,20 @@ export async function lateJoin(
   );
   await until(() => relay.forwarded.audio > 0, `room src → the relay: ${NOTHING}`, 20_000);
   await until(() => relay.keyframes > 0, "the relay's first keyframe", 20_000);
+  if (scalabilityMode) {
+    // that one came from the server's cache of room src, encoded before the bandwidth estimate
+    // allowed more than the lowest layer: ask Chromium for one with every layer
+    for (let attempt = 1; relay.video.keyframeLayers.size < 2; attempt++) {
+      assert.ok(attempt <= 5, "no key picture with two spatial layers in 5 attempts");
+      const before = relay.keyframes;
+      relay.requestKeyframe();
+      await until(() => relay.keyframes > before, "the keyframe asked for", 10_000);
+      await sleep(300); // the picture's upper layers
+    }
+  }
+  const expected = relay.keyframes;
   await sleep(MID_GOP_MS - (performance.now() - relay.video.keyframeAt!));
-  assert.equal(relay.keyframes, 1, "Chromium sent no keyframe by itself: mid-GOP");
+  assert.equal(relay.keyframes, expected, "Chromium sent no keyframe by itself: mid-GOP");
   assert.ok(relay.forwarded.video > 30, `deltas flow (${relay.forwarded.video} packets)`);
   assert.ok(ingested(server, "relay") > 0, `room relay: ${NOTHING}`);
 
@@ -384,5 +458,5 @@ export async function lateJoin(
     give: NO_FRAME_MS,
   });
   assert.ok(marks.post !== undefined && marks.connected !== undefined, "the player connected");
-  return { marks, player, publisher, cachedFrames };
+  return { marks, player, publisher, cachedFrames, keyframes: expected };
 }

@@ -7,9 +7,9 @@
  *   IDR in FU-A fragments; the old cache restarted at the IDR's first fragment and threw the
  *   parameter sets away.
  * - VP9 from Chromium (libvpx): a keyframe over many packets, with its scalability structure.
- *   Several spatial layers in one timestamp are covered by tests/unit/keyframe_test.ts only:
- *   Chromium 156 here encodes VP9 `L3T3_KEY` between two of its own connections, but publishing
- *   it to this server it makes no encoder at all (framesEncoded stays 0), plain VP9 or not.
+ *   Once more with spatial layers (`scalabilityMode` L3T3, which Chromium runs as L2T3 at this
+ *   size): the key picture's layers share its timestamp. (Chromium 156 makes no VP9 encoder at
+ *   all for a spatial mode with `contentHint = "detail"`, which the other cases set.)
  * - AV1 from Chromium (libaom): the sequence header in the first packet (N bit), then the rest.
  *
  * The scenario is late_joiner_test.ts's (late-joiner.ts): Chromium publishes to `src`, a werift
@@ -38,15 +38,27 @@ import {
 /** The property measured: connected → first decoded frame, with the cache. */
 const FIRST_FRAME_MS = 500;
 
-for (const family of ["h264", "vp9", "av1"] as const) {
+/** The cases: a codec, and for VP9 once more with spatial layers (L3T3: Chromium makes L2T3). */
+const CASES: { family: VideoFamily; svc?: string }[] = [
+  { family: "h264" },
+  { family: "vp9" },
+  { family: "vp9", svc: "L3T3" },
+  { family: "av1" },
+];
+
+for (const { family, svc } of CASES) {
   browserTest(
-    `late joiner mid-GOP, publisher ignoring PLI: Chromium's ${MIME[family]} decodes within ` +
-      `${FIRST_FRAME_MS} ms from the keyframe cache`,
+    `late joiner mid-GOP, publisher ignoring PLI: Chromium's ${MIME[family]}${
+      svc ? ` with spatial layers (${svc})` : ""
+    } decodes within ${FIRST_FRAME_MS} ms from the keyframe cache`,
     async (t) => {
       const chromium = await launch();
       try {
-        await t.step("with the cache", () => withCache(chromium, family));
-        await t.step("without (KEYFRAME_CACHE_BYTES=0): no frame", () => without(chromium, family));
+        await t.step("with the cache", () => withCache(chromium, family, svc));
+        await t.step(
+          "without (KEYFRAME_CACHE_BYTES=0): no frame",
+          () => without(chromium, family, svc),
+        );
       } finally {
         await chromium.close();
       }
@@ -57,12 +69,23 @@ for (const family of ["h264", "vp9", "av1"] as const) {
 async function withCache(
   chromium: Awaited<ReturnType<typeof launch>>,
   family: VideoFamily,
+  svc?: string,
 ) {
   const server = await testServer();
   const relay = new Relay(family);
   const pages: Page[] = [];
   try {
-    const { marks, player, cachedFrames } = await lateJoin(chromium, server, relay, pages);
+    const { marks, player, cachedFrames, keyframes } = await lateJoin(
+      chromium,
+      server,
+      relay,
+      pages,
+      svc,
+    );
+    const layers = [...relay.video.keyframeLayers].sort();
+    if (svc) {
+      console.log(`  vp9 ${svc}: the key picture's spatial layers as sent: ${layers.join(", ")}`);
+    }
     if (family === "h264") {
       console.log(
         `  h264: the keyframe as Chromium sent it: [${relay.video.firstKeyframe.join(", ")}]`,
@@ -70,7 +93,9 @@ async function withCache(
     }
     const connectedToFrame = ms(marks.connected, marks.decoded);
     console.log(
-      `  ${family}, cache on: connected → first decoded frame ${connectedToFrame.toFixed(0)} ms ` +
+      `  ${family}${svc ? ` ${svc}` : ""}, cache on: connected → first decoded frame ${
+        connectedToFrame.toFixed(0)
+      } ms ` +
         `(POST → frame ${ms(marks.post, marks.decoded).toFixed(0)} ms), ` +
         `${marks.framesDecoded} frame(s) at ${marks.width}x${marks.height}, ${marks.codec}; ` +
         `${primed(server, "relay")} packets primed, ` +
@@ -92,7 +117,8 @@ async function withCache(
       `first frame ${connectedToFrame.toFixed(0)} ms after connecting`,
     );
     assert.ok((primed(server, "relay") ?? 0) > 0, "primed from the cache");
-    assert.equal(relay.keyframes, 1, "from the one keyframe the relay ever sent");
+    assert.equal(relay.keyframes, keyframes, "no keyframe since the player's join");
+    if (svc) assert.ok(layers.length >= 2, "several spatial layers in the key picture's timestamp");
   } finally {
     await Promise.allSettled(pages.map((p) => p.close()));
     await relay.close();
@@ -103,21 +129,24 @@ async function withCache(
 async function without(
   chromium: Awaited<ReturnType<typeof launch>>,
   family: VideoFamily,
+  svc?: string,
 ) {
   const server = await testServer({ KEYFRAME_CACHE_BYTES: "0" });
   const relay = new Relay(family);
   const pages: Page[] = [];
   try {
-    const { marks, player } = await lateJoin(chromium, server, relay, pages);
+    const { marks, player, keyframes } = await lateJoin(chromium, server, relay, pages, svc);
     console.log(
-      `  ${family}, cache off: ${marks.framesDecoded} frame(s) decoded in the ${NO_FRAME_MS} ms ` +
+      `  ${family}${
+        svc ? ` ${svc}` : ""
+      }, cache off: ${marks.framesDecoded} frame(s) decoded in the ${NO_FRAME_MS} ms ` +
         `after connecting; the relay ignored ${relay.keyframeRequests} keyframe request(s)`,
     );
     const audio = (await rtp(player, "inbound")).find((s) => s.kind === "audio");
     assert.ok((audio?.packets ?? 0) > 0, `the player: ${NOTHING}`);
     assert.equal(marks.decoded, undefined, "no frame decoded");
     assert.ok(relay.keyframeRequests > 0, "the server asked the relay for a keyframe");
-    assert.equal(relay.keyframes, 1, "which never came");
+    assert.equal(relay.keyframes, keyframes, "which never came");
   } finally {
     await Promise.allSettled(pages.map((p) => p.close()));
     await relay.close();
