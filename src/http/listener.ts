@@ -95,8 +95,18 @@ export function listenHttp(
   handler: (request: Request, info: ConnectionInfo) => Response | Promise<Response>,
 ): Promise<HttpListener> {
   const { log } = options;
-  const listener = getRequestListener((request, env) => {
+  const listener = getRequestListener((light, env) => {
     const socket = env.incoming.socket;
+    // Deno's own Request (hono's body limit rebuilds it with the global constructor).
+    const bodied = light.method !== "GET" && light.method !== "HEAD";
+    const request = new Request(light.url, {
+      method: light.method,
+      headers: light.headers,
+      body: bodied ? light.body : null,
+      signal: light.signal,
+      // @ts-ignore: `duplex` is required by fetch for a stream body, not yet in Deno's types
+      duplex: "half",
+    });
     return handler(request, {
       remoteAddr: {
         transport: "tcp",
@@ -104,7 +114,9 @@ export function listenHttp(
         port: socket.remotePort ?? 0,
       },
     });
-  });
+    // Its default replaces the process's global Request and Response with lighter classes of its
+    // own: werift, fetch and the rest of the process keep Deno's.
+  }, { overrideGlobalObjects: false });
   const sockets = new Set<Socket>();
   const servers = new Set<http.Server>();
   const probes = new Map<number, () => void>(); // probe's local port → seen
@@ -294,16 +306,19 @@ function denoError(error: Error & { code?: string }): Error {
 
 /** The raw HTTP answer to a request the parser refused, as RFC 9457 problem details. */
 export function clientErrorResponse(code: string | undefined): string {
-  const [status, reason, detail] = code === "HPE_HEADER_OVERFLOW"
+  const [status, reason, type, title, detail] = code === "HPE_HEADER_OVERFLOW"
     ? [
       431,
       "Request Header Fields Too Large",
+      "headers-too-large",
+      "Headers too large",
       `the request's headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
     ]
     : code === "ERR_HTTP_REQUEST_TIMEOUT"
-    ? [408, "Request Timeout", "the request did not arrive in time"]
-    : [400, "Bad Request", "the request is not well-formed HTTP/1.1"];
-  const body = JSON.stringify({ type: "about:blank", title: reason, status, detail });
+    ? [408, "Request Timeout", "request-timeout", "Request timeout", "the request came too slowly"]
+    : [400, "Bad Request", "bad-request", "Bad request", "the request is not well-formed HTTP/1.1"];
+  // The same shape as src/http/problem.ts's documents (`/problems/<code>`).
+  const body = JSON.stringify({ type: `/problems/${type}`, title, status, detail });
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\n` +
     `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n\r\n${body}`;
 }
