@@ -171,9 +171,9 @@ Deno.test("banner: demo on loopback by default; HOST=0.0.0.0 lists every address
       assert.doesNotMatch(out, /WARNING/);
       assert.doesNotMatch(out, /@offer\.sdp|^\s*deno task/m, "every command pastes as is");
       // The banner's commands, pasted into bash in the project folder, work.
-      const publish = /^Publish with curl.*\n((?:  .*\n)+)/m.exec(out)?.[1];
-      const play = /^Play with curl.*\n((?:  .*\n)+)/m.exec(out)?.[1];
-      const mint = /^More tokens.*\n((?:  .*\n)+)/m.exec(out)?.[1];
+      const publish = /^Publish with curl.*\n((?: {2}.*\n)+)/m.exec(out)?.[1];
+      const play = /^Play with curl.*\n((?: {2}.*\n)+)/m.exec(out)?.[1];
+      const mint = /^More tokens.*\n((?: {2}.*\n)+)/m.exec(out)?.[1];
       assert.ok(publish && play && mint, out);
       const pasted = await new Deno.Command("bash", {
         args: [
