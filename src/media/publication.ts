@@ -8,7 +8,7 @@
 import type { RTCRtpReceiver, RtpPacket } from "werift";
 import { type Codec, inUse, type ParsedSdp } from "../sdp/offer.ts";
 import { type CodecFamily, codecFamily, rtxFor, supportedCodecs } from "./codecs.ts";
-import { isKeyframeStart } from "./keyframe.ts";
+import { KEY } from "./keyframe.ts";
 import { type LayerInfo, VideoLayer } from "./layer.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
 import { answerSimulcast } from "../sdp/simulcast.ts";
@@ -88,6 +88,9 @@ export class Publication {
   #payloadTypes = new Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }>();
   #probe?: IngressProbe;
   #fastEgress: boolean;
+  /** Set until the first packet players can start from arrives (see {@link onMediaStart}). */
+  #onStart?: () => void;
+  #mediaStarted = false;
 
   /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
   constructor(options: MediaOptions, offer: ParsedSdp) {
@@ -108,7 +111,7 @@ export class Publication {
     const video = offer.media.find((m) => m.kind === "video" && inUse(m));
     const rids = video?.rids.filter((r) => r.direction === "send").map((r) => r.id) ?? [];
     for (const rid of rids.length ? rids : [""]) {
-      this.layers.set(rid, new VideoLayer(rid, options.keyframeCacheBytes));
+      this.layers.set(rid, new VideoLayer(rid, options.keyframeCacheBytes, codecs.video[0]));
     }
     this.peer = new Peer(options, codecs);
     this.peer.pc.ontrack = ({ track, receiver }) => {
@@ -169,9 +172,25 @@ export class Publication {
     }
   }
 
+  /**
+   * Runs `handler` once, at the first packet players can start from: the first packet of a video
+   * keyframe, or the first audio packet when the publication has no video. It runs before that
+   * packet reaches the sink, so a sink the handler sets receives it. At once if it already came.
+   */
+  onMediaStart(handler: () => void): void {
+    if (this.#mediaStarted) handler();
+    else this.#onStart = handler;
+  }
+
+  /** True once the publication's media started (see {@link onMediaStart}). */
+  get mediaStarted(): boolean {
+    return this.#mediaStarted;
+  }
+
   /** Ends the session. */
   close(): Promise<void> {
     this.#sink = undefined;
+    this.#onStart = undefined;
     return this.peer.close();
   }
 
@@ -184,6 +203,13 @@ export class Publication {
     return new IngressProbe(native.libc, dtls.iceTransport.connection);
   }
 
+  #startMedia(): void {
+    this.#mediaStarted = true;
+    const handler = this.#onStart;
+    this.#onStart = undefined;
+    handler?.();
+  }
+
   #receive(rtp: RtpPacket, rid: string): void {
     const entry = this.#payloadTypes.get(rtp.header.payloadType);
     if (!entry) return; // RTX and anything not negotiated: werift repairs, we forward primaries
@@ -193,13 +219,16 @@ export class Publication {
     // The publisher's header extension ids mean nothing on the players' legs.
     rtp.header.extensions = [];
     if (entry.kind === "audio") {
+      if (!this.#mediaStarted && !this.codecs.video) this.#startMedia();
       this.#sink?.("audio", rtp, entry.codec, false);
       return;
     }
     const layer = this.layers.get(rid) ?? this.layers.values().next().value!;
-    const keyframe = entry.family !== undefined && isKeyframeStart(entry.family, rtp.payload);
+    const flags = layer.cache.classify(rtp); // H.264: an IDR access unit's first IDR packet
+    const keyframe = (flags & KEY) !== 0;
     if (keyframe) this.stats.keyframes++;
-    layer.receive(rtp, keyframe, entry.family);
+    if (keyframe && !this.#mediaStarted) this.#startMedia(); // before the cache holds it
+    layer.receive(rtp, flags);
     if (this.#wanted.delete(layer.rid) && !keyframe) this.requestKeyframe(layer.rid);
     this.#sink?.("video", rtp, entry.codec, keyframe, layer);
   }

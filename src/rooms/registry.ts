@@ -5,7 +5,14 @@
  * @module
  */
 import { DomainError, NotFoundError } from "../errors.ts";
-import { type Principal, requireHost, requireOwnerOrHost, requireRoom } from "../auth/rights.ts";
+import {
+  isOwner,
+  type Principal,
+  requireHost,
+  requireOwnerOrHost,
+  requirePublisher,
+  requireRoom,
+} from "../auth/rights.ts";
 import type { MediaOptions } from "../media/peer.ts";
 import { Publication } from "../media/publication.ts";
 import { Subscription } from "../media/subscription.ts";
@@ -33,7 +40,20 @@ export interface SessionChange {
   session: Session;
   /** Its room. */
   room: Room;
+  /** Why it ended (`deleted`, `replaced`, `timeout`, `no-media`, …), as counted in metrics. */
+  reason?: string;
 }
+
+/**
+ * A WHIP session whose media has not started this long after its POST — not connected, or
+ * connected but no video keyframe (no audio packet for an audio-only publication) — is ended
+ * with the reason `not-connected` or `no-media`, ms. Until its media starts it does not feed
+ * the players: a session of the same identity that does keeps doing so. 15 s covers ICE and
+ * DTLS on a slow path (a few seconds) plus an encoder that ignores keyframe requests and keeps
+ * a 10 s keyframe interval (OBS can be set so); a silent peer is ended sooner by the session
+ * timeout (`SESSION_TIMEOUT`, 10 s).
+ */
+export const MEDIA_START_TIMEOUT_MS = 15_000;
 
 /** Limits and defaults of the service. */
 export interface RoomsOptions {
@@ -47,6 +67,11 @@ export interface RoomsOptions {
   maxRooms: number;
   /** Most sessions in one room. */
   maxRoomSessions: number;
+  /**
+   * Most sessions of one host or participant identity (role and `sub`) in a room; viewers, who
+   * share tokens, are bounded by the room's and the server's limits only. Unset: no cap.
+   */
+  maxIdentitySessions?: number;
   /** A session whose peer is silent this long (no consent check, no media) is ended, ms. */
   sessionTimeoutMs: number;
 }
@@ -74,6 +99,12 @@ export class Rooms {
   readonly changes: Emitter<SessionChange> = new Emitter();
   #options: RoomsOptions;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** Per WHIP session whose media has not started: the timer that ends it. */
+  #mediaDeadlines = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Sessions admitted and still negotiating, per capacity key (see {@link Rooms.#reserve}). */
+  #held = new Map<string, number>();
+  /** Participant identities admitted and still negotiating, per room. */
+  #arriving = new Map<string, Map<string, number>>();
 
   /** Creates an empty service. */
   constructor(options: RoomsOptions) {
@@ -109,7 +140,7 @@ export class Rooms {
     }
     if (this.#rooms.size >= this.#options.maxRooms) {
       throw new DomainError(
-        "too-many-requests",
+        "unavailable",
         `the server is at its limit of ${this.#options.maxRooms} rooms`,
         { retryAfter: 30 },
       );
@@ -133,13 +164,18 @@ export class Rooms {
     return room;
   }
 
-  /** WHIP: publishes `who`'s media in `name`; replaces `who`'s previous WHIP session there. */
+  /**
+   * WHIP: publishes `who`'s media in `name`. Make-before-break: the session feeds the players
+   * only once its media starts (first video keyframe; first audio packet when audio-only), and
+   * then ends `who`'s session that fed them until then (`replaced`); one whose media does not
+   * start within {@link MEDIA_START_TIMEOUT_MS} is ended and the players lose nothing.
+   */
   async publish(who: Principal, name: string, offer: string): Promise<Created> {
     const parsed = parseSdp(offer);
+    requirePublisher(who, name, this.#rooms.get(name)?.host);
     this.#checkCapacity();
     const room = who.role === "host" ? this.open(who, name).room : this.member(who, name);
-    room.admit(who.sub, who.role);
-    this.#checkCapacity(room);
+    using _slot = this.#reserve(who, room); // held until the session is registered or refused
     const media = new Publication(this.#options.media, parsed);
     let sdp: string;
     try {
@@ -158,13 +194,12 @@ export class Rooms {
       createdAt: Date.now(),
       media,
     };
-    const previous = room.publishingSession(who.sub);
     if (!this.#rooms.has(name)) { // closed while we negotiated
       await media.close();
       throw new NotFoundError(`the room "${name}" was closed`);
     }
     this.#register(room, session);
-    if (previous) await this.#end(previous, "replaced");
+    this.#awaitMedia(room, session);
     return { session, sdp };
   }
 
@@ -181,10 +216,9 @@ export class Rooms {
     const parsed = offer === undefined ? undefined : parseSdp(offer);
     this.#checkCapacity();
     const room = this.member(who, name);
-    room.admit(who.sub, who.role);
-    this.#checkCapacity(room);
+    using _slot = this.#reserve(who, room); // held until the session is registered or refused
     const target = publisher ?? room.host;
-    const live = room.publishingSession(target)?.media.codecs;
+    const live = room.publicationCodecs(target);
     const codecs = parsed ? egressCodecs(parsed, live) : serverOfferCodecs();
     const media = new Subscription(this.#options.media, codecs, parsed === undefined);
     let sdp: string;
@@ -285,7 +319,7 @@ export class Rooms {
       rooms.flatMap((room) => room.sessions().map((s) => this.#end(s, "shutdown", room))),
     );
     await Promise.all(this.sessions.all().map((s) => this.#end(s, "shutdown")));
-    for (const room of rooms) room.close();
+    for (const room of rooms) room.close("shutdown");
   }
 
   async #addCandidates(session: Session, frag: SdpFrag): Promise<void> {
@@ -301,31 +335,116 @@ export class Rooms {
     }
   }
 
+  /**
+   * Throws 503 with `Retry-After` when the server (or `room`) has no room for one more session,
+   * counting the sessions still negotiating.
+   */
   #checkCapacity(room?: Room): void {
-    if (room && room.sessionCount >= this.#options.maxRoomSessions) {
+    const held = (key: string) => this.#held.get(key) ?? 0;
+    if (room && room.sessionCount + held(`room\0${room.name}`) >= this.#options.maxRoomSessions) {
       throw new DomainError(
-        "too-many-requests",
+        "unavailable",
         `the room "${room.name}" is at its limit of ${this.#options.maxRoomSessions} sessions`,
         { retryAfter: 10 },
       );
     }
-    if (this.sessions.size >= this.#options.maxSessions) {
+    if (this.sessions.size + held("server") >= this.#options.maxSessions) {
       throw new DomainError(
-        "too-many-requests",
+        "unavailable",
         `the server is at its limit of ${this.#options.maxSessions} sessions`,
         { retryAfter: 10 },
       );
     }
   }
 
-  /** Ends the sessions whose peer went silent (vanished without DELETE). */
+  /**
+   * Admits `who` to `room` and reserves one session of capacity (server, room, identity, and a
+   * participant slot) before the negotiation's `await`, so concurrent POSTs cannot overshoot the
+   * limits. Disposing of the result (`using`) releases it: the session is registered by then (and
+   * counted as a session), or it was refused.
+   */
+  #reserve(who: Principal, room: Room): Disposable {
+    this.#checkCapacity(room);
+    const identityKey = `identity\0${room.name}\0${who.role}\0${who.sub}`;
+    const cap = this.#options.maxIdentitySessions;
+    if (who.role !== "viewer" && cap !== undefined) {
+      const live = room.sessions().filter((s) => isOwner(who, s)).length;
+      if (live + (this.#held.get(identityKey) ?? 0) >= cap) {
+        throw new DomainError(
+          "too-many-requests",
+          `${who.sub} already holds ${cap} sessions in the room "${room.name}"; end some first`,
+          { retryAfter: 10 },
+        );
+      }
+    }
+    const arriving = this.#arriving.get(room.name) ?? new Map<string, number>();
+    room.admit(who.sub, who.role, new Set(arriving.keys()));
+    const keys = ["server", `room\0${room.name}`, identityKey];
+    const add = (map: Map<string, number>, key: string, by: number) => {
+      const n = (map.get(key) ?? 0) + by;
+      if (n > 0) map.set(key, n);
+      else map.delete(key);
+    };
+    for (const key of keys) add(this.#held, key, 1);
+    const participant = who.role === "participant";
+    if (participant) {
+      add(arriving, who.sub, 1);
+      this.#arriving.set(room.name, arriving);
+    }
+    let released = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (released) return;
+        released = true;
+        for (const key of keys) add(this.#held, key, -1);
+        if (participant) {
+          add(arriving, who.sub, -1);
+          if (arriving.size === 0 && this.#arriving.get(room.name) === arriving) {
+            this.#arriving.delete(room.name);
+          }
+        }
+      },
+    };
+  }
+
+  /** Sessions admitted and still negotiating, on the whole server (for tests and metrics). */
+  get negotiating(): number {
+    return this.#held.get("server") ?? 0;
+  }
+
+  /**
+   * Ends the sessions whose peer went silent (vanished without DELETE): `not-connected` when it
+   * never connected, else `timeout`. Reports publications whose media stalled (room.ts).
+   */
   #sweep(): void {
     const now = performance.now();
     for (const session of this.sessions.all()) {
       if (now - session.media.peer.lastHeardAt > this.#options.sessionTimeoutMs) {
-        void this.#end(session, "timeout");
+        void this.#end(session, neverConnected(session) ? "not-connected" : "timeout");
       }
     }
+    for (const room of this.#rooms.values()) room.checkMedia(now);
+  }
+
+  /**
+   * A new WHIP session takes over its identity's feed when its media starts (the old session,
+   * if any, ends then: `replaced`), or is ended after {@link MEDIA_START_TIMEOUT_MS}.
+   */
+  #awaitMedia(room: Room, session: IngestSession): void {
+    const deadline = setTimeout(() => {
+      this.#mediaDeadlines.delete(session.id);
+      void this.#end(session, neverConnected(session) ? "not-connected" : "no-media");
+    }, MEDIA_START_TIMEOUT_MS);
+    this.#mediaDeadlines.set(session.id, deadline);
+    session.media.onMediaStart(() => {
+      clearTimeout(this.#mediaDeadlines.get(session.id));
+      this.#mediaDeadlines.delete(session.id);
+      if (this.sessions.get(session.id) !== session) return;
+      const previous = room.startPublication(session);
+      if (previous) void this.#end(previous, "replaced");
+    });
+    // a keyframe as soon as its first video packets arrive (if they are not one)
+    session.media.requestKeyframe();
   }
 
   #register(room: Room, session: Session): void {
@@ -347,13 +466,21 @@ export class Rooms {
     room = this.#rooms.get(session.room),
   ): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
+    clearTimeout(this.#mediaDeadlines.get(session.id));
+    this.#mediaDeadlines.delete(session.id);
     metrics.sessionsEnded.inc(reason);
     room?.removeSession(session);
-    if (room) this.changes.emit({ type: "ended", session, room });
+    if (room) this.changes.emit({ type: "ended", session, room, reason });
     if (this.sessions.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
     await session.media.close().catch(() => {});
   }
+}
+
+/** True when the session's connection never came up (still `new` or `connecting`). */
+function neverConnected(session: Session): boolean {
+  const state = session.media.peer.pc.connectionState;
+  return state === "new" || state === "connecting";
 }

@@ -8,6 +8,7 @@ import { DomainError } from "../errors.ts";
 import { Emitter } from "../events.ts";
 import { Feed } from "../media/feed.ts";
 import type { Kind } from "../media/publication.ts";
+import type { Codec } from "../sdp/offer.ts";
 import type { IngestSession, Session } from "../sessions/session.ts";
 
 /** What a room tells its members (the `/rooms/{room}/events` stream). */
@@ -16,7 +17,7 @@ export type RoomEvent =
   | { type: "publication-ended"; publisher: string }
   | { type: "participant-joined"; identity: string }
   | { type: "participant-left"; identity: string }
-  | { type: "room-closed" };
+  | { type: "room-closed"; reason?: "shutdown" };
 
 /** The JSON view of a room (`GET /rooms/{room}`). */
 export interface RoomView {
@@ -26,9 +27,9 @@ export interface RoomView {
   open: boolean;
   /** The host's identity. */
   host: string;
-  /** Whether the host is publishing. */
+  /** Whether the host's media is reaching the room now (started, not stalled). */
   hostLive: boolean;
-  /** Live publications. */
+  /** Live publications (media started and not stalled). */
   publications: { publisher: string; codecs: Partial<Record<Kind, string>>; players: number }[];
   /** Participant identities with at least one session. */
   participants: number;
@@ -66,10 +67,19 @@ export class Room {
     return ids;
   }
 
-  /** Throws 409 `room-full` unless `identity` may have one more session here. */
-  admit(identity: string, role: "host" | "participant"): void {
-    if (role === "host") return;
+  /**
+   * Throws 409 `room-full` unless `identity` may have one more session here. Only participants
+   * count against `maxParticipants`; the host and viewers are bounded by the session limits.
+   * `arriving` are participant identities admitted whose sessions are still being set up.
+   */
+  admit(
+    identity: string,
+    role: "host" | "participant" | "viewer",
+    arriving: ReadonlySet<string> = new Set(),
+  ): void {
+    if (role !== "participant") return;
     const present = this.participants();
+    for (const id of arriving) present.add(id);
     if (!present.has(identity) && present.size >= this.maxParticipants) {
       throw new DomainError(
         "room-full",
@@ -86,13 +96,57 @@ export class Room {
     if (!feed) {
       feed = new Feed();
       this.#feeds.set(publisher, feed);
+      // the room's publication events say what the feed's players get, when they get it
+      feed.events.on((e) => {
+        if (e.type === "viewercount") return;
+        const type = e.type === "active" ? "publication-started" : "publication-ended";
+        this.events.emit({ type, publisher });
+      });
     }
     return feed;
   }
 
-  /** The live WHIP session of `publisher`, if any. */
+  /**
+   * The WHIP session of `publisher` that feeds its players (its media started), if any. A newer
+   * session of the same identity whose media has not started yet is not it.
+   */
   publishingSession(publisher: string): IngestSession | undefined {
     return this.#publishing.get(publisher);
+  }
+
+  /**
+   * The codecs `publisher`'s players are answered with: those of the session that feeds them,
+   * else of its newest WHIP session still starting (a player that cannot receive them gets 406
+   * at once, as it would a moment later), else undefined (players may come first).
+   */
+  publicationCodecs(publisher: string): Partial<Record<Kind, Codec>> | undefined {
+    const feeding = this.#publishing.get(publisher);
+    if (feeding) return feeding.media.codecs;
+    let newest: IngestSession | undefined;
+    for (const s of this.#sessions) if (s.kind === "whip" && s.owner === publisher) newest = s;
+    return newest?.media.codecs;
+  }
+
+  /**
+   * Makes `session` (registered, its media just started) the source of its identity's feed:
+   * players continue from it. Returns the session it replaces, which the caller ends; undefined
+   * when there was none (or `session` is no longer in the room).
+   */
+  startPublication(session: IngestSession): IngestSession | undefined {
+    if (!this.#sessions.has(session)) return undefined;
+    const previous = this.#publishing.get(session.owner);
+    if (previous === session) return undefined;
+    this.#publishing.set(session.owner, session);
+    this.feed(session.owner).setSource(session.media);
+    return previous;
+  }
+
+  /**
+   * Reports the feeds whose source sent nothing for `MEDIA_STALL_MS` (feed.ts) as inactive
+   * (`publication-ended`); `now` is `performance.now()`. Called about once a second.
+   */
+  checkMedia(now: number): void {
+    for (const feed of this.#feeds.values()) feed.checkStall(now);
   }
 
   /** Registers a session (after its media is set up). */
@@ -100,24 +154,17 @@ export class Room {
     const newcomer = session.role === "participant" && !this.participants().has(session.owner);
     this.#sessions.add(session);
     if (newcomer) this.events.emit({ type: "participant-joined", identity: session.owner });
-    if (session.kind === "whip") {
-      this.#publishing.set(session.owner, session);
-      this.feed(session.owner).setSource(session.media);
-      this.events.emit({ type: "publication-started", publisher: session.owner });
-    } else {
-      this.feed(session.publisher).subscribe(session.media);
-    }
+    // a WHIP session feeds players from startPublication on, once its media arrives
+    if (session.kind === "whep") this.feed(session.publisher).subscribe(session.media);
   }
 
   /** Unregisters a session (its media is closed by the caller). */
   removeSession(session: Session): void {
     if (!this.#sessions.delete(session)) return;
     if (session.kind === "whip") {
-      const feed = this.#feeds.get(session.owner);
-      feed?.clearSource(session.media);
       if (this.#publishing.get(session.owner) === session) {
         this.#publishing.delete(session.owner);
-        this.events.emit({ type: "publication-ended", publisher: session.owner });
+        this.#feeds.get(session.owner)?.clearSource(session.media); // publication-ended
       }
     } else {
       this.#feeds.get(session.publisher)?.unsubscribe(session.media);
@@ -138,17 +185,21 @@ export class Room {
     return [...this.#sessions];
   }
 
-  /** Stops the feeds and tells members; the caller ends the sessions first. */
-  close(): void {
+  /**
+   * Stops the feeds and tells members (`room-closed`; with `reason: "shutdown"` when the server
+   * is stopping rather than the host closing); the caller ends the sessions first.
+   */
+  close(reason?: "shutdown"): void {
     for (const feed of this.#feeds.values()) feed.close();
     this.#feeds.clear();
-    this.events.emit({ type: "room-closed" });
+    this.events.emit(reason ? { type: "room-closed", reason } : { type: "room-closed" });
     this.events.clear();
   }
 
   /** The JSON view. */
   view(): RoomView {
-    const publications = [...this.#publishing.values()].map((s) => ({
+    const live = (s: IngestSession) => this.#feeds.get(s.owner)?.active === true;
+    const publications = [...this.#publishing.values()].filter(live).map((s) => ({
       publisher: s.owner,
       codecs: Object.fromEntries(
         Object.entries(s.media.codecs).map(([k, c]) => [k, c?.name]),
@@ -159,7 +210,7 @@ export class Room {
       room: this.name,
       open: true,
       host: this.host,
-      hostLive: this.#publishing.has(this.host),
+      hostLive: this.#publishing.has(this.host) && this.#feeds.get(this.host)?.active === true,
       publications,
       participants: this.participants().size,
       maxParticipants: this.maxParticipants,

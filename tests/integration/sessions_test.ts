@@ -206,6 +206,7 @@ Deno.test("room events and closing a room", async (t) => {
     })();
     await t.step("publication-started and participant-joined", async () => {
       await pub.publish(`${server.url}/whip/ev`, host);
+      pub.start(30); // publication-started comes with the first media, not with the POST
       await guestPlayer.play(`${server.url}/whep/ev`, guest);
       await until(
         () => events.includes("publication-started") && events.includes("participant-joined"),
