@@ -17,6 +17,7 @@ import {
 } from "../src/http/request.ts";
 import { DomainError } from "../src/errors.ts";
 import { sseResponse } from "../src/http/sse.ts";
+import { limitKey } from "../src/http/client-address.ts";
 
 const RoomSettings = z.strictObject({
   maxParticipants: z.number().int().min(0).max(10_000).optional(),
@@ -70,6 +71,10 @@ export function roomRoutes(deps: AppDeps): Hono {
     const name = pathRoom(c);
     const who = await principal(c, deps);
     const room = deps.rooms.member(who, name);
+    const release = deps.streams.acquire(
+      limitKey(c.get("clientAddress") ?? "unknown"),
+      who.role === "viewer" ? undefined : `${who.role}\0${who.sub}`,
+    );
     return sseResponse(
       c,
       [{ event: "room", data: room.view() }],
@@ -78,6 +83,7 @@ export function roomRoutes(deps: AppDeps): Hono {
           push({ event: type, data });
           if (type === "room-closed") push("end");
         }),
+      release,
     );
   });
   r.all("/rooms/:room", methodNotAllowed("GET, HEAD, OPTIONS, PUT, DELETE"));

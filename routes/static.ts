@@ -7,6 +7,7 @@
 import { Hono } from "hono";
 import { getConnInfo, serveStatic } from "hono/deno";
 import type { AppDeps } from "../src/http/app.ts";
+import { pageSecurityHeaders } from "../src/http/security-headers.ts";
 import { DomainError } from "../src/errors.ts";
 import { localClientProblem } from "../src/http/local-client.ts";
 
@@ -39,7 +40,7 @@ export function staticRoutes(deps: AppDeps): Hono {
   });
   // Browsers ask for /favicon.ico whatever the pages link; the pages link the SVG.
   r.get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));
-  r.get("/*", async (c, next) => {
+  r.get("/*", pageSecurityHeaders(deps.config.frameAncestors), async (c, next) => {
     await next();
     if (c.res.ok) c.res.headers.set("Cache-Control", "no-cache");
   }, serveStatic({ root: relativeRoot() }));

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { AppDeps } from "../src/http/app.ts";
 import { methodNotAllowed, principal, readJson } from "../src/http/request.ts";
 import type { WhepEvent } from "../src/sessions/event-streams.ts";
+import { limitKey } from "../src/http/client-address.ts";
 
 /** Link relations of the extensions. */
 export const SSE_REL = "urn:ietf:params:whep:ext:core:server-sent-events";
@@ -43,12 +44,18 @@ export function whepExtensionRoutes(deps: AppDeps): Hono {
   });
   r.get("/sessions/:id/events/:stream", (c) => {
     const stream = deps.whep.stream(c.req.param("id"), c.req.param("stream"));
+    const owner = deps.rooms.sessions.get(stream.sessionId);
+    const release = deps.streams.acquire(
+      limitKey(c.get("clientAddress") ?? "unknown"),
+      owner === undefined || owner.role === "viewer" ? undefined : `${owner.role}\0${owner.owner}`,
+    );
     const toMessage = (e: WhepEvent | "closed"): SseMessage =>
       e === "closed" ? "end" : { event: e.type, data: e.data };
     return sseResponse(
       c,
       stream.drain().map(toMessage),
       (push) => stream.events.on((e) => push(toMessage(e))),
+      release,
     );
   });
   r.delete("/sessions/:id/events/:stream", async (c) => {

@@ -20,7 +20,7 @@ export interface IceServer {
 export interface Config {
   /** HTTP listener port. */
   port: number;
-  /** HTTP listener address. */
+  /** HTTP listener address (default `127.0.0.1` in demo mode, `0.0.0.0` otherwise). */
   host: string;
   /** HS256 key (bytes of `JWT_SECRET`); generated when neither it nor a JWKS is configured. */
   jwtSecret?: Uint8Array;
@@ -34,6 +34,10 @@ export interface Config {
   jwtAudience?: string;
   /** Longest accepted token lifetime, seconds. */
   jwtMaxTtl: number;
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`, seconds. */
+  jwtClockTolerance: number;
+  /** Proxies (addresses and CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client. */
+  trustedProxies: string[];
   /** NAT 1:1 addresses advertised in place of the host candidates' addresses. */
   announcedIps: string[];
   /** UDP port range for media, inclusive. */
@@ -52,12 +56,16 @@ export interface Config {
   corsOrigin: string;
   /** Whether `/metrics` is served. */
   metricsEnabled: boolean;
-  /** Most live sessions on the server; more POSTs get 429. */
+  /** Most live sessions on the server; more POSTs get 503. */
   maxSessions: number;
-  /** Mutating requests (POST, PATCH, PUT, DELETE) per minute per client address. */
+  /** Most sessions of one host or participant identity in a room; more POSTs get 429. */
+  maxIdentitySessions: number;
+  /** Authenticated mutating requests (POST, PATCH, PUT, DELETE) per minute per client address. */
   rateLimitIp: number;
-  /** Mutating requests per minute per identity (`sub`). */
+  /** Mutating requests per minute per host or participant identity (role and `sub`). */
   rateLimitIdentity: number;
+  /** Unauthenticated or refused (401, 403) requests per minute per client address. */
+  rateLimitFailed: number;
   /** Most open rooms on the server. */
   maxRooms: number;
   /** Most sessions in one room. */
@@ -68,6 +76,28 @@ export interface Config {
   keyframeCacheBytes: number;
   /** Send RTP to players through the native path when it can be opened (FAST_EGRESS=auto). */
   fastEgress: boolean;
+  /** Most open HTTP connections (before the descriptor reserve lowers it). */
+  httpMaxConnections: number;
+  /** Descriptors kept for media and files; unset: half the limit, at least 256. */
+  httpFdReserve?: number;
+  /** Seconds for a request's line and headers to arrive. */
+  httpHeadersTimeout: number;
+  /** Seconds for a whole request (headers and body) to arrive. */
+  httpRequestTimeout: number;
+  /** Seconds of silence allowed on a kept-alive connection between requests. */
+  httpIdleTimeout: number;
+  /** Most open event streams (room and WHEP) on the server. */
+  sseMaxStreams: number;
+  /** Most open event streams per client address. */
+  sseMaxPerAddress: number;
+  /** Most open event streams per host or participant identity. */
+  sseMaxPerIdentity: number;
+  /** Offers (WHIP/WHEP POSTs) negotiated at once on the server; more wait in line. */
+  negotiationsMax: number;
+  /** Offers negotiated at once per client address and per token; more wait in line. */
+  negotiationsPerClient: number;
+  /** `frame-ancestors` of the pages' Content-Security-Policy. */
+  frameAncestors: string;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -77,6 +107,20 @@ const ip = z.union([z.ipv4(), z.ipv6()]);
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
   ["true", "1", "yes"].includes(v)
 );
+
+/** The shortest HS256 secret accepted, in bytes: as long as the hash (RFC 7518 §3.2). */
+export const HS256_MIN_SECRET_BYTES = 32;
+
+/**
+ * What is wrong with `secret` as an HS256 key (its UTF-8 bytes), or `undefined` when it will do.
+ * The server (`JWT_SECRET`) and the token CLI say the same words.
+ */
+export function hs256SecretProblem(secret: string): string | undefined {
+  const bytes = new TextEncoder().encode(secret).length;
+  if (bytes >= HS256_MIN_SECRET_BYTES) return undefined;
+  return `must be at least ${HS256_MIN_SECRET_BYTES} bytes (RFC 7518 §3.2: an HS256 key is as ` +
+    `long as the hash), got ${bytes}; e.g. openssl rand -base64 32`;
+}
 
 /** Parses a duration such as `24h`, `30m`, `90s`, `2d` or a plain number of seconds. */
 export function parseSeconds(text: string): number {
@@ -99,8 +143,10 @@ export function parseIceServer(entry: string): IceServer {
 
 const schema = z.object({
   PORT: port.default(8080),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  JWT_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  HOST: z.string().min(1).optional(),
+  JWT_SECRET: z.string().refine((v) => hs256SecretProblem(v) === undefined, {
+    error: (issue) => hs256SecretProblem(String(issue.input)),
+  }).optional(),
   JWT_JWKS_FILE: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
@@ -114,6 +160,19 @@ const schema = z.object({
       return z.NEVER;
     }
   }),
+  JWT_CLOCK_TOLERANCE: z.string().default("30s").transform((v, ctx) => {
+    try {
+      const s = parseSeconds(v);
+      if (s > 600) throw new Error("must be at most 10 minutes (600 s)");
+      return s;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  TRUSTED_PROXIES: z.string().optional().transform((v) =>
+    v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []
+  ).pipe(z.array(z.union([ip, z.cidrv4(), z.cidrv6()]))),
   ANNOUNCED_IPS: z.string().optional().transform((v) =>
     v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []
   ).pipe(z.array(ip)),
@@ -137,6 +196,8 @@ const schema = z.object({
   MAX_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   RATE_LIMIT_IP: z.coerce.number().int().min(1).max(10_000_000).default(1200),
   RATE_LIMIT_IDENTITY: z.coerce.number().int().min(1).max(10_000_000).default(600),
+  RATE_LIMIT_FAILED: z.coerce.number().int().min(1).max(10_000_000).default(60),
+  MAX_IDENTITY_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(64),
   MAX_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   MAX_ROOM_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SESSION_TIMEOUT: z.coerce.number().min(1).max(3600).default(10),
@@ -144,6 +205,18 @@ const schema = z.object({
     4 * 1024 * 1024,
   ),
   FAST_EGRESS: z.enum(["auto", "off"]).default("auto"),
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(16).max(1_000_000).default(10_000),
+  HTTP_FD_RESERVE: z.coerce.number().int().min(64).max(1_000_000).optional(),
+  HTTP_HEADERS_TIMEOUT: z.coerce.number().min(1).max(300).default(10),
+  HTTP_REQUEST_TIMEOUT: z.coerce.number().min(1).max(3600).default(30),
+  HTTP_IDLE_TIMEOUT: z.coerce.number().min(1).max(3600).default(5),
+  SSE_MAX_STREAMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  SSE_MAX_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(50),
+  SSE_MAX_PER_IDENTITY: z.coerce.number().int().min(1).max(1_000_000).default(8),
+  NEGOTIATIONS_MAX: z.coerce.number().int().min(1).max(10_000).default(16),
+  NEGOTIATIONS_PER_CLIENT: z.coerce.number().int().min(1).max(10_000).default(4),
+  FRAME_ANCESTORS: z.string().min(1).regex(/^[^;,\r\n]+$/, "one CSP source list, no ';' or ','")
+    .default("*"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -208,13 +281,16 @@ export function loadConfig(
     (demo ? btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24)))) : undefined);
   return {
     port: v.PORT,
-    host: v.HOST,
+    // Demo mode shares host tokens with whoever can reach the pages: loopback unless HOST says so.
+    host: v.HOST ?? (demo ? "127.0.0.1" : "0.0.0.0"),
     jwtSecret: secret === undefined ? undefined : new TextEncoder().encode(secret),
     demo,
     jwksFile: v.JWT_JWKS_FILE,
     jwtIssuer: v.JWT_ISSUER,
     jwtAudience: v.JWT_AUDIENCE,
     jwtMaxTtl: v.JWT_MAX_TTL,
+    jwtClockTolerance: v.JWT_CLOCK_TOLERANCE,
+    trustedProxies: v.TRUSTED_PROXIES,
     announcedIps: v.ANNOUNCED_IPS,
     udpPortRange: v.UDP_PORT_MIN === undefined ? undefined : [v.UDP_PORT_MIN, v.UDP_PORT_MAX!],
     iceServers: v.ICE_SERVERS,
@@ -230,8 +306,21 @@ export function loadConfig(
     sessionTimeout: v.SESSION_TIMEOUT,
     rateLimitIp: v.RATE_LIMIT_IP,
     rateLimitIdentity: v.RATE_LIMIT_IDENTITY,
+    rateLimitFailed: v.RATE_LIMIT_FAILED,
+    maxIdentitySessions: v.MAX_IDENTITY_SESSIONS,
     maxRooms: v.MAX_ROOMS,
     maxRoomSessions: v.MAX_ROOM_SESSIONS,
+    httpMaxConnections: v.HTTP_MAX_CONNECTIONS,
+    httpFdReserve: v.HTTP_FD_RESERVE,
+    httpHeadersTimeout: v.HTTP_HEADERS_TIMEOUT,
+    httpRequestTimeout: v.HTTP_REQUEST_TIMEOUT,
+    httpIdleTimeout: v.HTTP_IDLE_TIMEOUT,
+    sseMaxStreams: v.SSE_MAX_STREAMS,
+    sseMaxPerAddress: v.SSE_MAX_PER_ADDRESS,
+    sseMaxPerIdentity: v.SSE_MAX_PER_IDENTITY,
+    negotiationsMax: v.NEGOTIATIONS_MAX,
+    negotiationsPerClient: v.NEGOTIATIONS_PER_CLIENT,
+    frameAncestors: v.FRAME_ANCESTORS,
     logLevel: v.LOG_LEVEL,
   };
 }

@@ -13,6 +13,12 @@ import { createLogger } from "./log.ts";
 import { RateLimiter } from "./http/rate-limit.ts";
 import { loopLag } from "./metrics/loop-lag.ts";
 import type { MediaOptions } from "./media/peer.ts";
+import { type HttpListener, listenHttp } from "./http/listener.ts";
+import { lookup } from "node:dns/promises";
+import { connectionBudget } from "./http/connection-limits.ts";
+import { nofileLimit } from "./os/rlimit.ts";
+import { StreamSlots } from "./http/sse.ts";
+import { NegotiationGate } from "./http/negotiations.ts";
 
 /** The demo room and tokens printed at start when no key is configured. */
 export interface Demo {
@@ -22,6 +28,8 @@ export interface Demo {
   hostToken: string;
   /** A participant token for it. */
   participantToken: string;
+  /** A viewer token for it: watch only, fit for a link shared with an audience. */
+  viewerToken: string;
 }
 
 /** A started server. */
@@ -63,6 +71,7 @@ export async function startServer(
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       maxTtlSeconds: config.jwtMaxTtl,
+      clockToleranceSeconds: config.jwtClockTolerance,
     });
   } catch (e) {
     throw new ConfigError(`${jwks ? "JWT_JWKS_FILE" : "JWT_SECRET"}: ${(e as Error).message}`);
@@ -82,6 +91,7 @@ export async function startServer(
     maxSessions: config.maxSessions,
     maxRooms: config.maxRooms,
     maxRoomSessions: config.maxRoomSessions,
+    maxIdentitySessions: config.maxIdentitySessions,
     sessionTimeoutMs: config.sessionTimeout * 1000,
   });
   let demo: Demo | undefined;
@@ -97,32 +107,76 @@ export async function startServer(
         sub: "guest",
         role: "participant",
       }),
+      viewerToken: await mintToken(config.jwtSecret, { ...host, sub: "viewer", role: "viewer" }),
     };
     rooms.open({ sub: "host", room, role: "host" }, room);
   }
+  // Descriptors: the soft limit raised to the hard one where FFI allows (Deno does it on Unix).
+  const nofile = nofileLimit();
   const lag = loopLag(); // sampled from the start, not from the first scrape
   const lifecycle = { draining: false };
   const whep = new WhepExtensions(rooms);
+  // Each bucket holds ten seconds' worth of its rate (at least 10): bursts such as a page's
+  // trickle PATCHes pass, a sustained flood does not.
+  const bucket = (perMinute: number) =>
+    new RateLimiter(perMinute, Math.max(10, Math.ceil(perMinute / 6)));
   const limits = {
-    ip: new RateLimiter(config.rateLimitIp, Math.max(10, Math.ceil(config.rateLimitIp / 6))),
-    identity: new RateLimiter(
-      config.rateLimitIdentity,
-      Math.max(10, Math.ceil(config.rateLimitIdentity / 6)),
-    ),
+    ip: bucket(config.rateLimitIp),
+    identity: bucket(config.rateLimitIdentity),
+    failed: bucket(config.rateLimitFailed),
   };
-  const deps: AppDeps = { config, rooms, whep, verifier, lifecycle, log, demo, limits };
+  const budget = connectionBudget(nofile, config.httpMaxConnections, config.httpFdReserve);
+  // Event streams hold a connection each: at most half the connections, so signalling keeps room.
+  const streams = new StreamSlots({
+    server: Math.max(1, Math.min(config.sseMaxStreams, Math.floor(budget.maxConnections / 2))),
+    perAddress: config.sseMaxPerAddress,
+    perIdentity: config.sseMaxPerIdentity,
+  });
+  const negotiations = new NegotiationGate({
+    server: config.negotiationsMax,
+    perClient: config.negotiationsPerClient,
+  });
+  const deps: AppDeps = {
+    config,
+    rooms,
+    whep,
+    verifier,
+    lifecycle,
+    log,
+    demo,
+    limits,
+    streams,
+    negotiations,
+  };
   const app = createApp(deps);
-  const abort = new AbortController();
-  let addr!: Deno.NetAddr;
-  const http = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    signal: abort.signal,
-    onListen: (a) => {
-      addr = a as Deno.NetAddr;
-      options.onListen?.(addr);
-    },
-  }, app.fetch);
+  // A reserve of descriptors for media and files stays out of the HTTP connection cap
+  // (src/http/connection-limits.ts).
+  log.info("http connection limit", {
+    maxConnections: budget.maxConnections,
+    descriptors: budget.nofile,
+    reserve: budget.reserve,
+    ...(nofile.known ? {} : { assumed: true, why: nofile.reason }),
+  });
+  let http: HttpListener;
+  try {
+    await resolvesOrThrow(config.host);
+    http = await listenHttp({
+      port: config.port,
+      hostname: config.host,
+      maxConnections: budget.maxConnections,
+      headersTimeoutMs: config.httpHeadersTimeout * 1000,
+      requestTimeoutMs: config.httpRequestTimeout * 1000,
+      idleTimeoutMs: config.httpIdleTimeout * 1000,
+      log,
+    }, (request, info) => app.fetch(request, info));
+  } catch (e) {
+    await rooms.closeAll();
+    whep.dispose();
+    lag.stop();
+    throw listenError(e, config.host, config.port);
+  }
+  const addr = http.addr;
+  options.onListen?.(addr);
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   return {
     url: `http://${host}:${addr.port}`,
@@ -139,10 +193,58 @@ export async function startServer(
       await rooms.closeAll();
       whep.dispose();
       lag.stop();
-      abort.abort();
-      await http.finished;
+      await http.shutdown();
     },
   };
+}
+
+/**
+ * Throws (an error {@link listenError} words) when `host` is a name that does not resolve: the
+ * `node:net` listener reports that as an unhandled rejection instead of a listen error.
+ */
+async function resolvesOrThrow(host: string): Promise<void> {
+  if (/^[\d.]+$|:/.test(host)) return; // an address, not a name
+  try {
+    await lookup(host);
+  } catch (e) {
+    throw new Error(`failed to lookup address information: ${(e as Error).message}`);
+  }
+}
+
+/** A listener that cannot open, as one sentence that names the variable to change. */
+export function listenError(e: unknown, host: string, port: number): ConfigError | unknown {
+  const where = `${host}:${port}`;
+  if (e instanceof Deno.errors.AddrInUse) {
+    return new ConfigError(
+      `PORT: ${port} is already in use on ${host} (another server?): stop it or set PORT to a ` +
+        `free port, e.g. PORT=${port + 1}.`,
+    );
+  }
+  if (e instanceof Deno.errors.AddrNotAvailable) {
+    return new ConfigError(
+      `HOST: ${host} is not an address of this machine, so nothing can listen on ${where}: ` +
+        `use one of its addresses, 127.0.0.1 or 0.0.0.0 (every interface).`,
+    );
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return new ConfigError(
+      `PORT: listening on ${where} needs privileges this process does not have (ports below ` +
+        `1024): set PORT=8080 or another port above 1023.`,
+    );
+  }
+  if (e instanceof Deno.errors.NotCapable) {
+    return new ConfigError(
+      `HOST: this process may not listen on ${where} (${(e as Error).message}); start it with ` +
+        `npx -y deno task start.`,
+    );
+  }
+  if (e instanceof Error && /lookup address|Name or service|nodename|resolve/i.test(e.message)) {
+    return new ConfigError(
+      `HOST: "${host}" is not an address and does not resolve to one (${e.message}): use an ` +
+        `address such as 127.0.0.1 or 0.0.0.0, or a name this machine can resolve.`,
+    );
+  }
+  return e;
 }
 
 /** Reads the JWKS file, with a start-up error that says what to do. */
@@ -151,14 +253,26 @@ async function readJwks(path: string): Promise<{ keys: unknown[] }> {
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    const hint = e instanceof Deno.errors.NotCapable
-      ? ` (run with --allow-read=static,deno.json,${path})`
-      : "";
-    throw new ConfigError(`JWT_JWKS_FILE: cannot read ${path}: ${(e as Error).message}${hint}`);
+    throw new ConfigError(`JWT_JWKS_FILE: cannot read ${path}: ${readProblem(e, path)}`);
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new ConfigError(`JWT_JWKS_FILE: ${path} is not JSON`);
+    throw new ConfigError(`JWT_JWKS_FILE: ${path} is not JSON (a JWKS: {"keys": [...]}).`);
   }
+}
+
+/** Why a configured file cannot be read, in words (no error class names, no stack). */
+function readProblem(e: unknown, path: string): string {
+  if (e instanceof Deno.errors.NotFound) return "there is no such file.";
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return "the file system refuses it (check the file's owner and mode).";
+  }
+  if (e instanceof Deno.errors.IsADirectory) return "it is a directory, not a file.";
+  if (e instanceof Deno.errors.NotCapable) {
+    return `this process was not started with read access to it: start it with ` +
+      `npx -y deno task start, which grants read access to the files the configuration names ` +
+      `(or add --allow-read=static,deno.json,${path} to deno run).`;
+  }
+  return `${(e as Error).message}.`;
 }

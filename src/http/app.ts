@@ -26,6 +26,10 @@ import { ZodError } from "zod";
 import type { Logger } from "../log.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import { getConnInfo } from "hono/deno";
+import type { StreamSlots } from "./sse.ts";
+import { type NegotiationGate, negotiationLimit } from "./negotiations.ts";
+import type { Context } from "hono";
+import { AddressSet, clientAddress, limitKey } from "./client-address.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -41,16 +45,24 @@ export interface AppDeps {
   lifecycle: { draining: boolean };
   /** Structured logger. */
   log: Logger;
-  /** Rate limits of mutating requests, per client address and per identity. */
-  limits: { ip: RateLimiter; identity: RateLimiter };
+  /**
+   * Rate limits: authenticated mutating requests per client address (`ip`) and per host or
+   * participant identity (`identity`); refused requests (401, 403) per client address (`failed`).
+   */
+  limits: { ip: RateLimiter; identity: RateLimiter; failed: RateLimiter };
+  /** Open event streams, capped per server, client address and identity. */
+  streams: StreamSlots;
+  /** Offers negotiated at once, per server and per client. */
+  negotiations: NegotiationGate;
   /** Demo links for the index page, in demo mode. */
-  demo?: { room: string; hostToken: string; participantToken: string };
+  demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
 }
 
 /** Builds the application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const { config, log } = deps;
+  const charge = failedBudget(deps.limits);
 
   app.use(requestId());
   app.use(async (c, next) => {
@@ -64,20 +76,15 @@ export function createApp(deps: AppDeps): Hono {
       ms: Math.round((performance.now() - start) * 10) / 10,
     });
   });
+  const proxies = new AddressSet(config.trustedProxies);
   app.use(async (c, next) => {
-    if (["POST", "PUT", "PATCH", "DELETE"].includes(c.req.method)) {
-      const address = connAddress(c);
-      const wait = deps.limits.ip.take(address);
-      if (wait > 0) {
-        throw new DomainError("too-many-requests", `too many requests from ${address}`, {
-          retryAfter: wait,
-        });
-      }
-    }
+    c.set("clientAddress", clientAddress(connAddress(c), c.req.raw.headers, proxies));
     await next();
   });
   app.use("/whip/*", acceptPost);
   app.use("/whep/*", acceptPost);
+  app.use("/whip/*", negotiationLimit(deps.negotiations));
+  app.use("/whep/*", negotiationLimit(deps.negotiations));
   app.use(cors({
     origin: config.corsOrigin,
     allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -108,7 +115,7 @@ export function createApp(deps: AppDeps): Hono {
     problemResponse(new DomainError("not-found", `nothing at ${c.req.path}`), c.req.path)
   );
   app.onError((error, c) => {
-    if (error instanceof DomainError) return problemResponse(error, c.req.path);
+    if (error instanceof DomainError) return problemResponse(charge(error, c), c.req.path);
     if (error instanceof ZodError) {
       const issue = error.issues[0];
       const where = issue?.path.join(".") || "body";
@@ -135,6 +142,24 @@ export function createApp(deps: AppDeps): Hono {
   return app;
 }
 
+/**
+ * A refused request (401: no or a bad token; 403: a token without the right) spends a token of
+ * its client address's budget of failed requests; when that is used up the answer is 429 with
+ * `Retry-After` instead. Authenticated requests never spend it, so junk from an address cannot
+ * lock out a valid token sent from the same address.
+ */
+function failedBudget(limits: AppDeps["limits"]) {
+  return (error: DomainError, c: Context): DomainError => {
+    if (error.code !== "unauthorized" && error.code !== "forbidden") return error;
+    const address = c.get("clientAddress") ?? "unknown";
+    const wait = limits.failed.take(limitKey(address));
+    if (wait === 0) return error;
+    return new DomainError("too-many-requests", `too many refused requests from ${address}`, {
+      retryAfter: wait,
+    });
+  };
+}
+
 /** WHIP/WHEP endpoints announce that they take SDP offers (also on the CORS preflight). */
 async function acceptPost(
   c: { req: { method: string }; header: (k: string, v: string) => void },
@@ -144,7 +169,7 @@ async function acceptPost(
   await next();
 }
 
-/** The client's address (the TCP peer; no proxy headers are trusted). */
+/** The socket's peer address. */
 function connAddress(c: Parameters<typeof getConnInfo>[0]): string {
   try {
     return getConnInfo(c).remote.address ?? "unknown";
