@@ -116,6 +116,16 @@ export async function startServer(
   const lag = loopLag(); // sampled from the start, not from the first scrape
   const lifecycle = { draining: false };
   const whep = new WhepExtensions(rooms);
+  rooms.changes.on((change) => {
+    if (change.type !== "ended") return;
+    const { session, reason } = change;
+    log.info("session ended", {
+      room: session.room,
+      session: session.id,
+      kind: session.kind,
+      reason,
+    });
+  });
   // Each bucket holds ten seconds' worth of its rate (at least 10): bursts such as a page's
   // trickle PATCHes pass, a sustained flood does not.
   const bucket = (perMinute: number) =>
