@@ -4,7 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 
 /** The health endpoint. */
 export function healthRoutes(deps: AppDeps): Hono {

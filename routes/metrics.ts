@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 import { metrics } from "../src/metrics/counters.ts";
 import { loopLag } from "../src/metrics/loop-lag.ts";
 

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 import {
   mediaType,
   methodNotAllowed,

@@ -5,7 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 import { methodNotAllowed, principal, requireMediaType } from "../src/http/request.ts";
 import { parseSdpFrag, serializeSdpFrag } from "../src/sdp/sdpfrag.ts";
 import { DomainError } from "../src/errors.ts";

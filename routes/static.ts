@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { getConnInfo, serveStatic } from "hono/deno";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 import { pageSecurityHeaders } from "../src/http/security-headers.ts";
 import { DomainError } from "../src/errors.ts";
 import { localClientProblem } from "../src/http/local-client.ts";

@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import { type SseMessage, sseResponse } from "../src/http/sse.ts";
 import { z } from "zod";
-import type { AppDeps } from "../src/http/app.ts";
+import type { AppDeps } from "../src/http/deps.ts";
 import { methodNotAllowed, principal, readJson } from "../src/http/request.ts";
 import type { WhepEvent } from "../src/sessions/event-streams.ts";
 import { limitKey } from "../src/http/client-address.ts";

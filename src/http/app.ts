@@ -10,9 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { DomainError } from "../errors.ts";
 import { problemResponse } from "./problem.ts";
-import type { Config } from "../config.ts";
-import type { Rooms } from "../rooms/registry.ts";
-import type { TokenVerifier } from "../auth/tokens.ts";
+import type { AppDeps } from "./deps.ts";
 import { whipRoutes } from "../../routes/whip.ts";
 import { whepRoutes } from "../../routes/whep.ts";
 import { sessionRoutes } from "../../routes/sessions.ts";
@@ -21,42 +19,11 @@ import { healthRoutes } from "../../routes/health.ts";
 import { metricsRoutes } from "../../routes/metrics.ts";
 import { staticRoutes } from "../../routes/static.ts";
 import { whepExtensionRoutes } from "../../routes/whep-extensions.ts";
-import type { WhepExtensions } from "../rooms/whep-extensions.ts";
 import { ZodError } from "zod";
-import type { Logger } from "../log.ts";
-import type { RateLimiter } from "./rate-limit.ts";
 import { getConnInfo } from "hono/deno";
-import type { StreamSlots } from "./sse.ts";
-import { type NegotiationGate, negotiationLimit } from "./negotiations.ts";
+import { negotiationLimit } from "./negotiations.ts";
 import type { Context } from "hono";
 import { AddressSet, clientAddress, limitKey } from "./client-address.ts";
-
-/** What the routes need. */
-export interface AppDeps {
-  /** Validated configuration. */
-  config: Config;
-  /** The rooms service. */
-  rooms: Rooms;
-  /** WHEP server-sent events and layer selection. */
-  whep: WhepExtensions;
-  /** Token verification. */
-  verifier: TokenVerifier;
-  /** Set `draining` to refuse new sessions with 503 while shutting down. */
-  lifecycle: { draining: boolean };
-  /** Structured logger. */
-  log: Logger;
-  /**
-   * Rate limits: authenticated mutating requests per client address (`ip`) and per host or
-   * participant identity (`identity`); refused requests (401, 403) per client address (`failed`).
-   */
-  limits: { ip: RateLimiter; identity: RateLimiter; failed: RateLimiter };
-  /** Open event streams, capped per server, client address and identity. */
-  streams: StreamSlots;
-  /** Offers negotiated at once, per server and per client. */
-  negotiations: NegotiationGate;
-  /** Demo links for the index page, in demo mode. */
-  demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
-}
 
 /** Builds the application. */
 export function createApp(deps: AppDeps): Hono {

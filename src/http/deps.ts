@@ -1,0 +1,41 @@
+/**
+ * What the routes need from the server: the dependencies `createApp` hands to every route
+ * module. In its own module so that `routes/` and `src/http/app.ts` do not import each other.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { Rooms } from "../rooms/registry.ts";
+import type { TokenVerifier } from "../auth/tokens.ts";
+import type { WhepExtensions } from "../rooms/whep-extensions.ts";
+import type { Logger } from "../log.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+import type { StreamSlots } from "./sse.ts";
+import type { NegotiationGate } from "./negotiations.ts";
+
+/** What the routes need. */
+export interface AppDeps {
+  /** Validated configuration. */
+  config: Config;
+  /** The rooms service. */
+  rooms: Rooms;
+  /** WHEP server-sent events and layer selection. */
+  whep: WhepExtensions;
+  /** Token verification. */
+  verifier: TokenVerifier;
+  /** Set `draining` to refuse new sessions with 503 while shutting down. */
+  lifecycle: { draining: boolean };
+  /** Structured logger. */
+  log: Logger;
+  /**
+   * Rate limits: authenticated mutating requests per client address (`ip`) and per host or
+   * participant identity (`identity`); refused requests (401, 403) per client address (`failed`).
+   */
+  limits: { ip: RateLimiter; identity: RateLimiter; failed: RateLimiter };
+  /** Open event streams, capped per server, client address and identity. */
+  streams: StreamSlots;
+  /** Offers negotiated at once, per server and per client. */
+  negotiations: NegotiationGate;
+  /** Demo links for the index page, in demo mode. */
+  demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
+}
