@@ -18,7 +18,7 @@
  */
 import http from "node:http";
 import type { Socket } from "node:net";
-import { getRequestListener } from "npm:@hono/node-server@2.1.11";
+import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.ts";
 
 /**
