@@ -8,6 +8,7 @@
 import { Child } from "./child.ts";
 import { pinAllThreads, threadAffinity } from "./proc.ts";
 import { sleep } from "./common.ts";
+import { permissionFlags } from "../../src/permissions.ts";
 
 /** The HS256 secret of bench servers. */
 export const BENCH_SECRET = "bench-secret-0123456789abcdefghijklmnop";
@@ -31,10 +32,23 @@ export function freePort(): number {
   return port;
 }
 
-/** The Deno flags and entry point of `deno task start`. */
-export function startTaskFlags(repo: string): { flags: string[]; entry: string } {
+/**
+ * The Deno flags and entry point of `deno task start`. The task's command substitution
+ * `$(deno run … src/permissions.ts)` is replaced by the flags it prints for `env` (the
+ * server's environment).
+ */
+export function startTaskFlags(
+  repo: string,
+  env: Record<string, string> = {},
+): { flags: string[]; entry: string } {
   const config = JSON.parse(Deno.readTextFileSync(`${repo}/deno.json`));
-  const words = String(config.tasks.start).trim().split(/\s+/);
+  const task = String(config.tasks.start).replace(/\$\(([^)]*)\)/g, (all, inner: string) => {
+    if (!/\bsrc\/permissions\.ts\b/.test(inner)) {
+      throw new Error(`deno.json tasks.start: unknown command substitution ${all}`);
+    }
+    return permissionFlags((name) => env[name]).flags.join(" ");
+  });
+  const words = task.trim().split(/\s+/);
   if (words[0] !== "deno" || words[1] !== "run") {
     throw new Error(`deno.json tasks.start is not "deno run …": ${config.tasks.start}`);
   }
@@ -58,7 +72,6 @@ export interface ServerOptions {
 /** Starts the server and waits until `/healthz` answers (30 s at most). */
 export async function startServer(options: ServerOptions): Promise<BenchServer> {
   const port = freePort();
-  const { flags, entry } = startTaskFlags(options.repo);
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: "127.0.0.1",
@@ -89,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     const v = Deno.env.get(name);
     if (v !== undefined) env[name] ??= v;
   }
+  const { flags, entry } = startTaskFlags(options.repo, env);
   const denoFlags = [...flags, ...(options.extraFlags ?? [])];
   const child = new Child({
     name: "server",

@@ -105,3 +105,17 @@ export async function del(url: string | undefined, token: string | undefined): P
     // gone already
   }
 }
+
+/** The UDP sockets werift opened for the connection `pc`. */
+export function weriftSockets(pc: RTCPeerConnection): object[] {
+  const out: object[] = [];
+  for (const transport of pc.iceTransports) {
+    const connection = (transport as unknown as {
+      connection: { protocols: { transport?: { socket?: object } }[] };
+    }).connection;
+    for (const protocol of connection.protocols) {
+      if (protocol.transport?.socket) out.push(protocol.transport.socket);
+    }
+  }
+  return out;
+}
