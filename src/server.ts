@@ -14,6 +14,7 @@ import { createLogger } from "./log.ts";
 import { RateLimiter } from "./http/rate-limit.ts";
 import { loopLag } from "./metrics/loop-lag.ts";
 import type { MediaOptions } from "./media/peer.ts";
+import { assertWerift } from "./media/werift/check.ts";
 import { type HttpListener, listenHttp } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
@@ -62,6 +63,7 @@ export async function startServer(
   config: Config = loadConfig(),
   options: StartOptions = {},
 ): Promise<Server> {
+  assertWerift(); // werift's members the media patches need, or one sentence and exit 2
   const log = createLogger(config.logLevel);
   const jwks = config.jwksFile ? await readJwks(config.jwksFile) : undefined;
   let verifier;

@@ -10,7 +10,9 @@
 import type { RTCRtpSender, RtpPacket } from "werift";
 import { Buffer } from "node:buffer";
 import { NOT_SENT, type PeerEgress, type QueuedStream, type Sent } from "./egress.ts";
-import { answerNacks, SEND_HISTORY_MS } from "./send-history.ts";
+import { SEND_HISTORY_MS } from "./send-history.ts";
+import { answerNacks } from "./werift/patches.ts";
+import { type SenderInternals, senderInternals } from "./werift/internals.ts";
 import {
   compactNtp,
   ntpOfWallClock,
@@ -22,24 +24,6 @@ import {
 
 const MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-
-/** werift sender fields the native path reads and keeps up to date. */
-interface SenderInternals {
-  ssrc: number;
-  rtxSsrc: number;
-  rtxPayloadType?: number;
-  mid?: string;
-  headerExtensions: { uri: string; id: number }[];
-  packetCount: number;
-  octetCount: number;
-  rtpTimestamp: number;
-  retransmittedPacketsSent: number;
-  retransmittedBytesSent: number;
-  stopped: boolean;
-  cname?: string;
-  lastSRtimestamp?: number;
-  lastSentSRTimestamp?: number;
-}
 
 /** Room for a sender report with an SDES CNAME of up to 255 bytes. */
 const REPORT_ROOM = 28 + 8 + 256;
@@ -98,7 +82,7 @@ export class EgressStream implements QueuedStream, ReportTask {
    */
   constructor(peer: PeerEgress, sender: RTCRtpSender, ringSize = 2048) {
     this.#peer = peer;
-    const s = sender as unknown as SenderInternals;
+    const s = senderInternals(sender);
     this.#sender = s;
     const { block, absAt } = extensionBlock(s);
     this.#extensions = block;

@@ -22,7 +22,8 @@ import type { RTCRtpSender } from "werift";
 import { type Native, openNative } from "./native/libs.ts";
 import { SrtpProtector } from "./native/srtp-protect.ts";
 import { BATCH_BYTES, BATCH_SLOTS, DatagramBatch, SLOT_PAYLOAD } from "./native/datagram-batch.ts";
-import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
+import { pairSocket } from "./ice-socket.ts";
+import { type DtlsTransportInternals, type IcePair, senderInternals } from "./werift/internals.ts";
 import { metrics } from "../metrics/counters.ts";
 
 /**
@@ -35,21 +36,6 @@ export const BATCH_DEADLINE_MS = 5;
 const REFUSALS_TOLERATED = 3;
 /** Header and tag bytes reckoned per queued packet (12-byte header, extensions, tag). */
 const PACKET_OVERHEAD = 64;
-
-interface SrtpContext {
-  srtpSessionKey: Uint8Array;
-  srtpSessionSalt: Uint8Array;
-  srtpSessionAuthTag: Uint8Array;
-}
-
-interface DtlsTransport {
-  srtp?: { localContext?: SrtpContext };
-  srtcp?: { encrypt(rtcp: Uint8Array): Uint8Array };
-  bytesSent: number;
-  packetsSent: number;
-  dtls?: { srtp?: { srtpProfile?: number } };
-  iceTransport: { connection: IceConnection };
-}
 
 /** What {@link PeerEgress.sendNow} did with a packet. */
 export type Sent = 0 | 1 | 2;
@@ -121,7 +107,7 @@ export function settleEgress(source: { inputWaiting(): boolean } | undefined, no
 
 /** The SRTP session, route and send queue of one player connection (its audio and video). */
 export class PeerEgress {
-  readonly #dtls: DtlsTransport;
+  readonly #dtls: DtlsTransportInternals;
   readonly #native: Libraries;
   readonly #batch: DatagramBatch;
   #srtp?: object;
@@ -139,7 +125,7 @@ export class PeerEgress {
   #count = 0;
   #bytes = 0;
 
-  private constructor(dtls: DtlsTransport, native: Libraries) {
+  private constructor(dtls: DtlsTransportInternals, native: Libraries) {
     this.#dtls = dtls;
     this.#native = native;
     batch ??= new DatagramBatch(native.libc);
@@ -153,7 +139,7 @@ export class PeerEgress {
   static for(sender: RTCRtpSender): PeerEgress | undefined {
     const native = openNative();
     if (!native.ok) return undefined;
-    const dtls = (sender as unknown as { dtlsTransport: DtlsTransport }).dtlsTransport;
+    const dtls = senderInternals(sender).dtlsTransport;
     const known = peers.get(dtls);
     if (known) return known;
     const peer = new PeerEgress(dtls, native);

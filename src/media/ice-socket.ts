@@ -7,21 +7,7 @@
  */
 import type { Libc } from "./native/libs.ts";
 import { descriptorOfUdpSocket, sockaddrIn } from "./native/udp-socket.ts";
-
-/** werift's nominated candidate pair, as far as the native paths read it. */
-export interface IcePair {
-  remoteAddr: [string, number];
-  protocol: {
-    transport?: { closed?: boolean; socket?: { address(): { address: string; port: number } } };
-  };
-}
-
-/** werift's ICE connection, as far as the native paths read it. */
-export interface IceConnection {
-  nominated?: IcePair;
-  canSendApplicationData(): boolean;
-  send(data: Uint8Array): Promise<void>;
-}
+import type { IcePair } from "./werift/internals.ts";
 
 /** A pair's local descriptor and its remote address as a `sockaddr_in`. */
 export interface PairSocket {

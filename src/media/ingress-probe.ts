@@ -7,7 +7,8 @@
  * @module
  */
 import type { Libc } from "./native/libs.ts";
-import { type IceConnection, type IcePair, pairSocket } from "./ice-socket.ts";
+import { pairSocket } from "./ice-socket.ts";
+import type { IceConnection, IcePair } from "./werift/internals.ts";
 
 const FIONREAD = 0x541bn;
 

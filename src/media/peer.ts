@@ -22,13 +22,14 @@ import {
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
-import { useNativeSrtcp } from "./srtcp-native.ts";
+import { useNativeSrtcp } from "./werift/srtcp.ts";
 import { acceptBundleOnly } from "../sdp/bundle.ts";
 import {
   dropDtlsAlertsAfterHandshake,
   guardDatagrams,
   resumeIceAfterRestart,
-} from "./werift-patches.ts";
+} from "./werift/patches.ts";
+import { iceConnectionOf } from "./werift/internals.ts";
 
 /** What the media plane needs to know about ICE; built from `Config` by the caller. */
 export interface MediaOptions {
@@ -259,10 +260,7 @@ export class Peer {
       this.lastHeardAt = performance.now();
     };
     for (const transport of this.pc.iceTransports) {
-      const connection = transport.connection as unknown as {
-        onData: { subscribe(f: () => void): unknown };
-        protocols: { onRequestReceived?: { subscribe(f: () => void): unknown } }[];
-      };
+      const connection = iceConnectionOf(transport);
       connection.onData.subscribe(touch);
       for (const protocol of connection.protocols) protocol.onRequestReceived?.subscribe(touch);
       guardDatagrams(connection);

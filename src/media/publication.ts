@@ -16,7 +16,7 @@ import { DomainError } from "../errors.ts";
 import { metrics } from "../metrics/counters.ts";
 import { openNative } from "./native/libs.ts";
 import { IngressProbe } from "./ingress-probe.ts";
-import type { IceConnection } from "./ice-socket.ts";
+import { receiverConnection } from "./werift/internals.ts";
 
 /** Audio or video. */
 export type Kind = "audio" | "video";
@@ -197,10 +197,7 @@ export class Publication {
   #probeFor(receiver: RTCRtpReceiver): IngressProbe | undefined {
     const native = this.#fastEgress ? openNative() : undefined;
     if (!native?.ok) return undefined;
-    const dtls = receiver.dtlsTransport as unknown as {
-      iceTransport: { connection: IceConnection };
-    };
-    return new IngressProbe(native.libc, dtls.iceTransport.connection);
+    return new IngressProbe(native.libc, receiverConnection(receiver));
   }
 
   #startMedia(): void {

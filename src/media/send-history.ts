@@ -9,38 +9,18 @@
  *
  * @module
  */
-import {
-  GenericNack,
-  type RtcpPacket,
-  RtcpTransportLayerFeedback,
-  type RTCRtpSender,
-  type RtpPacket,
-  wrapRtx,
-} from "werift";
-import { metrics } from "../metrics/counters.ts";
+import { type RTCRtpSender, type RtpPacket, wrapRtx } from "werift";
+import { senderInternals } from "./werift/internals.ts";
+import { answerNacks } from "./werift/patches.ts";
 
 /** The default age of the history, ms. */
 export const SEND_HISTORY_MS = 1000;
-
-interface SenderInternals {
-  rtpCache: RtpPacket[];
-  handleRtcpPacket(packet: RtcpPacket): void;
-  rtxPayloadType?: number;
-  rtxSsrc: number;
-  rtxSequenceNumber: number;
-  retransmittedPacketsSent: number;
-  retransmittedBytesSent: number;
-  nackCount: number;
-  dtlsTransport: { sendRtp(payload: Uint8Array, header: RtpPacket["header"]): Promise<number> };
-}
 
 /** Packets sent, by sequence number, for a bounded time. */
 export class SendHistory {
   #bySeq = new Map<number, { packet: RtpPacket; at: number }>();
   #order: number[] = [];
   #maxAgeMs: number;
-  /** Packets answered from this history. */
-  retransmitted = 0;
 
   /** @param maxAgeMs how long a packet stays retransmittable. */
   constructor(maxAgeMs = SEND_HISTORY_MS) {
@@ -72,7 +52,7 @@ export class SendHistory {
 
   /** Makes `sender` record into this history and answer NACKs from it. */
   install(sender: RTCRtpSender): void {
-    const s = sender as unknown as SenderInternals;
+    const s = senderInternals(sender);
     const record = (target: RtpPacket[]) =>
       new Proxy(target, {
         set: (array, key, value) => {
@@ -96,36 +76,10 @@ export class SendHistory {
         rtp = wrapRtx(rtp, s.rtxPayloadType, s.rtxSequenceNumber, s.rtxSsrc);
         s.rtxSequenceNumber = (s.rtxSequenceNumber + 1) & 0xffff;
       }
-      this.retransmitted++;
       s.retransmittedPacketsSent++;
       s.retransmittedBytesSent += rtp.payload.length;
       s.dtlsTransport.sendRtp(rtp.payload, rtp.header).catch(() => {});
       return true;
     });
   }
-}
-
-/**
- * Makes `sender` answer NACKs with `resend(seq)` (true when the packet was resent) instead of
- * werift's own 128-packet cache; other RTCP goes to werift as before.
- */
-export function answerNacks(sender: RTCRtpSender, resend: (seq: number) => boolean): void {
-  const s = sender as unknown as SenderInternals;
-  const original = s.handleRtcpPacket.bind(s);
-  s.handleRtcpPacket = (packet: RtcpPacket) => {
-    if (
-      packet.type !== RtcpTransportLayerFeedback.type ||
-      (packet as RtcpTransportLayerFeedback).feedback.count !== GenericNack.count
-    ) {
-      return original(packet);
-    }
-    const nack = (packet as RtcpTransportLayerFeedback).feedback as GenericNack;
-    s.nackCount++;
-    metrics.nacksReceived.inc();
-    for (const seq of nack.lost) {
-      if (resend(seq)) metrics.retransmissions.inc();
-    }
-    sender.onGenericNack.execute(nack);
-    sender.onRtcp.execute(packet);
-  };
 }

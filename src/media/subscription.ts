@@ -27,6 +27,7 @@ import { SendHistory } from "./send-history.ts";
 import { flushEgress, PeerEgress } from "./egress.ts";
 import { EgressStream } from "./egress-stream.ts";
 import { metrics } from "../metrics/counters.ts";
+import { senderInternals } from "./werift/internals.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
 const PLI = 1;
@@ -49,14 +50,6 @@ const EGRESS = {
   werift: metrics.egressPackets.cell("werift"),
   dropped: metrics.egressDropped.cell(),
 };
-
-/** The sender fields werift sets once at negotiation; we change them when the source codec does. */
-interface SenderInternals {
-  codec?: RTCRtpCodecParameters;
-  sendPrimaryCodec?: RTCRtpCodecParameters;
-  rtxPayloadType?: number;
-  receiverEstimatedMaxBitrate: bigint;
-}
 
 /** Counters of what a subscription sent. */
 export interface SubscriptionStats {
@@ -361,8 +354,8 @@ export class Subscription {
 
   /** The player's receiver-estimated maximum bitrate (REMB), bit/s. */
   #estimate(): number | undefined {
-    const sender = this.#senders.video?.sender as unknown as SenderInternals | undefined;
-    const remb = Number(sender?.receiverEstimatedMaxBitrate ?? 0n);
+    const sender = this.#senders.video?.sender;
+    const remb = Number(sender ? senderInternals(sender).receiverEstimatedMaxBitrate : 0n);
     return remb > 0 ? remb : undefined;
   }
 
@@ -402,7 +395,7 @@ function setSendCodec(
   codec: RTCRtpCodecParameters,
   negotiated: RTCRtpCodecParameters[],
 ): void {
-  const s = sender as unknown as SenderInternals;
+  const s = senderInternals(sender);
   if (s.codec === codec) return;
   s.codec = codec;
   s.sendPrimaryCodec = codec;

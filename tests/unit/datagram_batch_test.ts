@@ -8,7 +8,7 @@ import { openNative } from "../../src/media/native/libs.ts";
 import { DatagramBatch } from "../../src/media/native/datagram-batch.ts";
 import { descriptorOfUdpSocket, sockaddrIn } from "../../src/media/native/udp-socket.ts";
 import { IngressProbe } from "../../src/media/ingress-probe.ts";
-import type { IceConnection } from "../../src/media/ice-socket.ts";
+import type { IceConnection } from "../../src/media/werift/internals.ts";
 
 const native = openNative();
 // CI has Linux, FFI and libcrypto: there these tests must run, not be skipped

@@ -1,11 +1,11 @@
 /**
- * werift's media sockets read each datagram into a small allocation (src/media/werift-patches.ts)
+ * werift's media sockets read each datagram into a small allocation (src/media/werift/patches.ts)
  * and still receive the largest datagram a 1,500-byte MTU path carries, whole.
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { UdpTransport } from "werift";
-import { RECEIVE_ALLOCATION } from "../../src/media/werift-patches.ts";
+import { RECEIVE_ALLOCATION } from "../../src/media/werift/patches.ts";
 
 Deno.test("werift's UDP sockets read into 8 KiB, and a 1,472-byte datagram arrives whole", async () => {
   const transport = await UdpTransport.init("udp4", { interfaceAddresses: { udp4: "127.0.0.1" } });

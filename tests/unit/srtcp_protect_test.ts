@@ -1,5 +1,5 @@
 /**
- * werift's SRTCP on OpenSSL (src/media/srtcp-native.ts) writes the bytes werift's own code
+ * werift's SRTCP on OpenSSL (src/media/werift/srtcp.ts) writes the bytes werift's own code
  * writes, for both profiles, across SRTCP indexes that cross 16 bits and near the 31-bit end;
  * each side decrypts the other's packets, and a changed byte fails authentication.
  */
@@ -13,7 +13,7 @@ import {
   SourceDescriptionItem,
   SrtcpSession,
 } from "werift";
-import { cipherPrototype, useNativeSrtcp } from "../../src/media/srtcp-native.ts";
+import { cipherPrototype, useNativeSrtcp } from "../../src/media/werift/srtcp.ts";
 import { openNative } from "../../src/media/native/libs.ts";
 
 const native = openNative();
