@@ -20,80 +20,85 @@ import { testServer } from "../tests/helpers/server.ts";
 import { call, Player, Publisher } from "../tests/helpers/clients.ts";
 import { H264Player, ObsLikePublisher } from "../tests/helpers/h264.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: { runs: { type: "string", default: "10" } },
-});
-const RUNS = Math.max(1, Number(args.runs) || 10);
-const GOP_FRAMES = 300; // 10 s at 30 fps
-const JOIN_AFTER_MS = 1000;
-const GIVE_UP_MS = 12_000;
+/** Runs the late-joiner bench with the command line `argv`. */
+export async function main(argv: string[]): Promise<void> {
+  const { values: args } = parseArgs({
+    args: argv.filter((a) => a !== "--"),
+    options: { runs: { type: "string", default: "10" } },
+  });
+  const RUNS = Math.max(1, Number(args.runs) || 10);
+  const GOP_FRAMES = 300; // 10 s at 30 fps
+  const JOIN_AFTER_MS = 1000;
+  const GIVE_UP_MS = 12_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function once(
-  codec: "VP8" | "H.264",
-  env: Record<string, string>,
-  room: string,
-): Promise<number> {
-  const server = await testServer(env);
-  const h264 = codec === "H.264";
-  const pub = h264 ? new ObsLikePublisher() : new Publisher();
-  const player = h264 ? new H264Player() : new Player();
-  let session: string | undefined;
-  try {
-    const token = await server.token("host", room);
-    await pub.publish(`${server.url}/whip/${room}`, token);
-    if (pub instanceof Publisher) pub.start(GOP_FRAMES, false);
-    else pub.start(GOP_FRAMES);
-    await sleep(JOIN_AFTER_MS);
-    const start = performance.now();
-    session = (await player.play(`${server.url}/whep/${room}`, token)).url;
-    if (player instanceof H264Player) {
-      await player.decodable(GIVE_UP_MS);
-      return player.decodableAt! - start;
+  async function once(
+    codec: "VP8" | "H.264",
+    env: Record<string, string>,
+    room: string,
+  ): Promise<number> {
+    const server = await testServer(env);
+    const h264 = codec === "H.264";
+    const pub = h264 ? new ObsLikePublisher() : new Publisher();
+    const player = h264 ? new H264Player() : new Player();
+    let session: string | undefined;
+    try {
+      const token = await server.token("host", room);
+      await pub.publish(`${server.url}/whip/${room}`, token);
+      if (pub instanceof Publisher) pub.start(GOP_FRAMES, false);
+      else pub.start(GOP_FRAMES);
+      await sleep(JOIN_AFTER_MS);
+      const start = performance.now();
+      session = (await player.play(`${server.url}/whep/${room}`, token)).url;
+      if (player instanceof H264Player) {
+        await player.decodable(GIVE_UP_MS);
+        return player.decodableAt! - start;
+      }
+      await player.nextKeyframe(GIVE_UP_MS);
+      return player.firstKeyframeAt! - start;
+    } finally {
+      if (session) {
+        await (await call(session, await server.token("host", room), { method: "DELETE" })).body
+          ?.cancel();
+      }
+      await Promise.all([pub.close(), player.close()]);
+      await server.shutdown();
     }
-    await player.nextKeyframe(GIVE_UP_MS);
-    return player.firstKeyframeAt! - start;
-  } finally {
-    if (session) {
-      await (await call(session, await server.token("host", room), { method: "DELETE" })).body
-        ?.cancel();
+  }
+
+  function median(values: number[]): number {
+    const s = [...values].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  }
+
+  const ROWS = [
+    ["VP8", "with cache", {}],
+    ["VP8", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
+    ["H.264", "with cache", {}],
+    ["H.264", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
+  ] as const;
+  const results = ROWS.map(() => [] as number[]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [r, [codec, , env]] of ROWS.entries()) {
+      results[r].push(await once(codec, env, `late-${i}`));
     }
-    await Promise.all([pub.close(), player.close()]);
-    await server.shutdown();
+    Deno.stdout.writeSync(new TextEncoder().encode("."));
   }
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-const ROWS = [
-  ["VP8", "with cache", {}],
-  ["VP8", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
-  ["H.264", "with cache", {}],
-  ["H.264", "without cache", { KEYFRAME_CACHE_BYTES: "0" }],
-] as const;
-const results = ROWS.map(() => [] as number[]);
-for (let i = 0; i < RUNS; i++) {
-  for (const [r, [codec, , env]] of ROWS.entries()) {
-    results[r].push(await once(codec, env, `late-${i}`));
-  }
-  Deno.stdout.writeSync(new TextEncoder().encode("."));
-}
-console.log(
-  `\nlate joiner, POST → first decodable frame, ${RUNS} runs each, ms (GOP 10 s, PLI ignored)`,
-);
-console.log("| codec | server | median | min | max |");
-console.log("|---|---|---:|---:|---:|");
-for (const [r, [codec, name]] of ROWS.entries()) {
-  const values = results[r];
   console.log(
-    `| ${codec} | ${name} | ${median(values).toFixed(1)} | ${Math.min(...values).toFixed(1)} | ${
-      Math.max(...values).toFixed(1)
-    } |`,
+    `\nlate joiner, POST → first decodable frame, ${RUNS} runs each, ms (GOP 10 s, PLI ignored)`,
   );
+  console.log("| codec | server | median | min | max |");
+  console.log("|---|---|---:|---:|---:|");
+  for (const [r, [codec, name]] of ROWS.entries()) {
+    const values = results[r];
+    console.log(
+      `| ${codec} | ${name} | ${median(values).toFixed(1)} | ${Math.min(...values).toFixed(1)} | ${
+        Math.max(...values).toFixed(1)
+      } |`,
+    );
+  }
+  Deno.exit(0);
 }
-Deno.exit(0);
+
+if (import.meta.main) await main(Deno.args);
