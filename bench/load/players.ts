@@ -42,9 +42,9 @@ import { emit, lifetimeLimit, readCommands, sleep, wallNow } from "./common.ts";
 import { loopLag } from "../../src/metrics/loop-lag.ts";
 // The server's werift patches, for the same werift here: above all, no fallback STUN server
 // (the load clients must talk to 127.0.0.1 only).
-import "../../src/media/werift-patches.ts";
+import "../../src/media/werift/patches.ts";
 import { FastRx } from "./fast-rx.ts";
-import { useNativeSrtcp } from "../../src/media/srtcp-native.ts";
+import { useNativeSrtcp } from "../../src/media/werift/srtcp.ts";
 import { LoadPlayer, type PlayerEnv } from "./load-player.ts";
 import { DelaySamples, socketDrops } from "./rtp-stream.ts";
 

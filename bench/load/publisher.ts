@@ -37,7 +37,7 @@ import { connected, del, post } from "./signal.ts";
 import { loopLag } from "../../src/metrics/loop-lag.ts";
 // The server's werift patches, for the same werift here: above all, no fallback STUN server
 // (the load clients must talk to 127.0.0.1 only).
-import "../../src/media/werift-patches.ts";
+import "../../src/media/werift/patches.ts";
 
 /** Runs the publisher with the command line `argv` until `stop` or the end of stdin. */
 export async function main(argv: string[]): Promise<void> {
