@@ -18,15 +18,12 @@ export function sessionRoutes(deps: AppDeps): Hono {
   r.patch("/sessions/:id", async (c) => {
     const who = await principal(c, deps);
     const id = c.req.param("id");
-    const session = deps.rooms.session(who, id);
+    deps.rooms.session(who, id); // 404 / 403 before 415
     const type = requireMediaType(c, SDPFRAG, "application/sdp");
     const body = await c.req.text();
     const ifMatch = c.req.header("If-Match")?.trim();
     if (type === "application/sdp") {
-      if (ifMatch !== undefined && ifMatch !== session.etag && ifMatch !== "*") {
-        throw new DomainError("precondition-failed", "If-Match does not match the session's ETag");
-      }
-      await deps.rooms.acceptAnswer(who, id, body);
+      await deps.rooms.acceptAnswer(who, id, ifMatch, body);
       return c.body(null, 204);
     }
     if (ifMatch === undefined) {

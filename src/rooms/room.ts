@@ -149,17 +149,21 @@ export class Room {
     for (const feed of this.#feeds.values()) feed.checkStall(now);
   }
 
-  /** Registers a session (after its media is set up). */
+  /**
+   * Takes in a session (its media set up): the room owns it from now on, and lets it go when it
+   * closes ({@link Room.close} closes every session it owns).
+   */
   addSession(session: Session): void {
     const newcomer = session.role === "participant" && !this.participants().has(session.owner);
     this.#sessions.add(session);
+    session.closed.on(() => this.#removeSession(session));
     if (newcomer) this.events.emit({ type: "participant-joined", identity: session.owner });
     // a WHIP session feeds players from startPublication on, once its media arrives
     if (session.kind === "whep") this.feed(session.publisher).subscribe(session.media);
   }
 
-  /** Unregisters a session (its media is closed by the caller). */
-  removeSession(session: Session): void {
+  /** Lets a closing session go: its feed loses its source or a player. */
+  #removeSession(session: Session): void {
     if (!this.#sessions.delete(session)) return;
     if (session.kind === "whip") {
       if (this.#publishing.get(session.owner) === session) {
@@ -186,10 +190,12 @@ export class Room {
   }
 
   /**
-   * Stops the feeds and tells members (`room-closed`; with `reason: "shutdown"` when the server
-   * is stopping rather than the host closing); the caller ends the sessions first.
+   * Closes the room: every session it owns closes (reason `room-closed`, or `shutdown` when the
+   * server is stopping rather than the host closing) and their media with them; then the feeds
+   * stop and members are told (`room-closed`, with `reason: "shutdown"` on shutdown).
    */
-  close(reason?: "shutdown"): void {
+  async close(reason?: "shutdown"): Promise<void> {
+    await Promise.all(this.sessions().map((s) => s.close(reason ?? "room-closed")));
     for (const feed of this.#feeds.values()) feed.close();
     this.#feeds.clear();
     this.events.emit(reason ? { type: "room-closed", reason } : { type: "room-closed" });

@@ -1,21 +1,43 @@
 /**
  * Sessions: one WebRTC connection each, created by one POST and addressed by its URL.
  * A session has an unguessable id (128 bits), an ETag for its current ICE session, an owner
- * and a kind; its media is a publication (WHIP) or a subscription (WHEP).
+ * and a kind; its media is a publication (WHIP) or a subscription (WHEP). A session owns its
+ * media: closing it closes them.
  *
  * @module
  */
 import { encodeBase64Url } from "../util/base64.ts";
 import type { Publication } from "../media/publication.ts";
 import type { Subscription } from "../media/subscription.ts";
+import { Emitter } from "../events.ts";
 
 /** `whip` (ingest) or `whep` (egress). */
 export type SessionKind = "whip" | "whep";
 
-/** Fields shared by both kinds. */
-interface SessionBase {
+/** The one event of a session: it ended, and why (`deleted`, `replaced`, `timeout`, …). */
+export interface SessionClosed {
+  /** Why it ended, as counted in metrics and logged. */
+  reason: string;
+}
+
+/** Who created a session and where: the fields both kinds are built from. */
+export interface SessionInit {
+  /** The room's name. */
+  room: string;
+  /** The identity (`sub`) that created it. */
+  owner: string;
+  /** The role of the token that created it. */
+  role: "host" | "participant" | "viewer";
+}
+
+/**
+ * What both kinds share, and their life: {@link SessionBase.close} ends a session once —
+ * `closed` listeners run first, in the order they were added (the session store, then the
+ * room, then whoever watches the store), then its media closes.
+ */
+abstract class SessionBase {
   /** URL-safe id, 128 random bits. */
-  readonly id: string;
+  readonly id: string = newSessionId();
   /** The room's name. */
   readonly room: string;
   /** The identity (`sub`) that created it. */
@@ -23,27 +45,70 @@ interface SessionBase {
   /** The role of the token that created it. */
   readonly role: "host" | "participant" | "viewer";
   /** Current ETag value (quoted), renewed by each ICE restart. */
-  etag: string;
+  etag: string = newEtag();
   /** When it was created (ms since epoch). */
-  readonly createdAt: number;
+  readonly createdAt: number = Date.now();
+  /** Emitted once, when the session ends; listeners are dropped after it. */
+  readonly closed: Emitter<SessionClosed> = new Emitter();
+  #closed = false;
+
+  /** A live session of `init`'s owner in its room. */
+  constructor(init: SessionInit) {
+    this.room = init.room;
+    this.owner = init.owner;
+    this.role = init.role;
+  }
+
+  /** Its media (a publication or a subscription). */
+  abstract readonly media: { close(): Promise<void> };
+
+  /** True once {@link SessionBase.close} was called. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Ends the session for `reason`: tells `closed` listeners, then closes its media. A second
+   * call does nothing (and resolves at once).
+   */
+  async close(reason: string): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closed.emit({ reason });
+    this.closed.clear();
+    await this.media.close().catch(() => {});
+  }
 }
 
 /** A WHIP session. */
-export interface IngestSession extends SessionBase {
+export class IngestSession extends SessionBase {
   /** Discriminant. */
-  readonly kind: "whip";
+  readonly kind = "whip" as const;
   /** Its media. */
   readonly media: Publication;
+
+  /** A WHIP session publishing `media`. */
+  constructor(init: SessionInit, media: Publication) {
+    super(init);
+    this.media = media;
+  }
 }
 
 /** A WHEP session. */
-export interface EgressSession extends SessionBase {
+export class EgressSession extends SessionBase {
   /** Discriminant. */
-  readonly kind: "whep";
+  readonly kind = "whep" as const;
   /** Its media. */
   readonly media: Subscription;
   /** The identity whose publication it plays. */
   readonly publisher: string;
+
+  /** A WHEP session playing `publisher`'s publication through `media`. */
+  constructor(init: SessionInit, media: Subscription, publisher: string) {
+    super(init);
+    this.media = media;
+    this.publisher = publisher;
+  }
 }
 
 /** Either kind. */
