@@ -12,10 +12,10 @@ import {
   methodNotAllowed,
   pathRoom,
   principal,
+  readJson,
   refuseWhileDraining,
   requireMediaType,
 } from "../src/http/request.ts";
-import { DomainError } from "../src/errors.ts";
 import { sseResponse } from "../src/http/sse.ts";
 import { limitKey } from "../src/http/client-address.ts";
 
@@ -30,28 +30,11 @@ export function roomRoutes(deps: AppDeps): Hono {
     refuseWhileDraining(deps.lifecycle);
     const name = pathRoom(c);
     const who = await principal(c, deps);
-    const text = await c.req.text();
-    let settings: z.infer<typeof RoomSettings> = {};
-    if (text.trim() !== "") {
-      requireMediaType(c, "application/json");
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        throw new DomainError("bad-request", "the body is not JSON");
-      }
-      const parsed = RoomSettings.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new DomainError(
-          "bad-request",
-          `${issue.path.join(".") || "body"}: ${issue.message}`,
-        );
-      }
-      settings = parsed.data;
-    } else if (mediaType(c) && mediaType(c) !== "application/json") {
+    const json = await readJson(c); // 415 / 400; zod's errors are mapped by the app
+    if (json === undefined && mediaType(c) && mediaType(c) !== "application/json") {
       requireMediaType(c, "application/json");
     }
+    const settings = json === undefined ? {} : RoomSettings.parse(json);
     const { room, created } = deps.rooms.open(who, name, settings.maxParticipants);
     return c.json(room.view(), created ? 201 : 200);
   });

@@ -47,11 +47,6 @@ export class EventStream {
     return this.#queue.splice(0);
   }
 
-  /** True once destroyed. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Destroys the stream; a reader is told to finish. */
   close(): void {
     if (this.#closed) return;
