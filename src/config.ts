@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseDuration } from "./duration.ts";
 
 /** A STUN or TURN server, as given in `ICE_SERVERS`. */
 export interface IceServer {
@@ -122,12 +123,16 @@ export function hs256SecretProblem(secret: string): string | undefined {
     `long as the hash), got ${bytes}; e.g. openssl rand -base64 32`;
 }
 
-/** Parses a duration such as `24h`, `30m`, `90s`, `2d` or a plain number of seconds. */
+/**
+ * Parses a duration setting such as `24h`, `30m`, `90s`, `2d` or a plain number of seconds
+ * (zero allowed; spaces around the unit too), with {@link parseDuration}, in the settings' words.
+ */
 export function parseSeconds(text: string): number {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) throw new Error(`"${text}" is not a duration (examples: 3600, 90s, 30m, 24h, 2d)`);
-  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
+  try {
+    return parseDuration(text.trim().replace(/^(\d+)\s+/, "$1"), { allowZero: true });
+  } catch {
+    throw new Error(`"${text}" is not a duration (examples: 3600, 90s, 30m, 24h, 2d)`);
+  }
 }
 
 /** Parses one `ICE_SERVERS` entry: `stun:host:port` or `turn:user:pass@host:port?transport=udp`. */

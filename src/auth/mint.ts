@@ -15,7 +15,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { createVerifier, mintToken, parseDuration, type Role } from "./tokens.ts";
+import { createVerifier, mintToken, type Role } from "./tokens.ts";
+import { parseDuration } from "../duration.ts";
 import { ConfigError, loadConfig } from "../config.ts";
 
 const ROLE_NAMES: readonly Role[] = ["host", "participant", "viewer"];

@@ -346,23 +346,3 @@ export async function mintToken(
   if (claims.audience !== undefined) jwt.setAudience(claims.audience);
   return await jwt.sign(secret);
 }
-
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/**
- * Parses a positive duration into whole seconds: `45s`, `30m`, `1h`, `2d`, or a bare number of
- * seconds (`3600`). Throws an `Error` naming the accepted forms otherwise.
- */
-export function parseDuration(text: string): number {
-  const match = /^(\d+)([smhd]?)$/i.exec(String(text).trim());
-  const seconds = match === null
-    ? NaN
-    : Number(match[1]) * DURATION_UNITS[match[2].toLowerCase() || "s"];
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new Error(
-      `invalid duration ${JSON.stringify(text)}: expected a positive whole number of seconds ` +
-        `or a number followed by s, m, h or d (e.g. 3600, 45s, 30m, 1h, 2d)`,
-    );
-  }
-  return seconds;
-}

@@ -7,8 +7,8 @@ import {
   createVerifier,
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
   mintToken,
-  parseDuration,
 } from "../../src/auth/tokens.ts";
+import { parseDuration } from "../../src/duration.ts";
 
 const SECRET = new TextEncoder().encode("unit-test-secret-that-is-long-enough-0123456789");
 const OTHER_SECRET = new TextEncoder().encode("another-secret-entirely-9876543210-abcdefghij");
