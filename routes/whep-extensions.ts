@@ -49,12 +49,18 @@ export function whepExtensionRoutes(deps: AppDeps): Hono {
       limitKey(c.get("clientAddress") ?? "unknown"),
       owner === undefined || owner.role === "viewer" ? undefined : `${owner.role}\0${owner.owner}`,
     );
-    const toMessage = (e: WhepEvent | "closed"): SseMessage =>
-      e === "closed" ? "end" : { event: e.type, data: e.data };
+    const toMessage = (e: WhepEvent): SseMessage => ({ event: e.type, data: e.data });
     return sseResponse(
       c,
       stream.drain().map(toMessage),
-      (push) => stream.events.on((e) => push(toMessage(e))),
+      (push) => {
+        const offEvents = stream.events.on((e) => push(toMessage(e)));
+        const offClosed = stream.closed.on(() => push("end"));
+        return () => {
+          offEvents();
+          offClosed();
+        };
+      },
       release,
     );
   });

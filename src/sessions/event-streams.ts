@@ -27,8 +27,10 @@ export interface WhepEvent {
 export class EventStream {
   /** Unguessable id (128 bits). */
   readonly id: string = encodeBase64Url(crypto.getRandomValues(new Uint8Array(16)));
-  /** Events queued or delivered to the reader. */
-  readonly events: Emitter<WhepEvent | "closed"> = new Emitter();
+  /** Events delivered to the reader (queued while it has none). */
+  readonly events: Emitter<WhepEvent> = new Emitter();
+  /** Emitted once, when the stream is destroyed: a reader finishes. */
+  readonly closed: Emitter<void> = new Emitter();
   #queue: WhepEvent[] = [];
   #closed = false;
 
@@ -52,7 +54,8 @@ export class EventStream {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
-    this.events.emit("closed");
+    this.closed.emit();
+    this.closed.clear();
     this.events.clear();
   }
 }
