@@ -6,7 +6,7 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { demoBanner, machineInterfaces, startBanner } from "./demo.ts";
-import { egressPath } from "./media/egress.ts";
+import { describeSendPath } from "./media/send-path.ts";
 
 /** A configuration error: its sentence on stderr, exit status 2, no stack trace. */
 function refuse(e: unknown): never {
@@ -32,12 +32,7 @@ try {
   refuse(e);
 }
 console.log(`SFU listening on ${server.url}`);
-const egress = egressPath(config.fastEgress);
-console.log(
-  egress.native
-    ? "media egress: native (OpenSSL SRTP + sendmsg on werift's sockets)"
-    : `media egress: werift's sender (native path off: ${egress.reason})`,
-);
+console.log(describeSendPath(server.sendPath));
 const listener = { host: config.host, port: Number(new URL(server.url).port) };
 const interfaces = machineInterfaces();
 if (server.demo) console.log(demoBanner(listener, interfaces, server.demo, config.jwtSecret!));

@@ -15,6 +15,8 @@ import { RateLimiter } from "./http/rate-limit.ts";
 import { loopLag } from "./metrics/loop-lag.ts";
 import type { MediaOptions } from "./media/peer.ts";
 import { assertWerift } from "./media/werift/check.ts";
+import { decideSendPath, type SendPath } from "./media/send-path.ts";
+import { EgressScheduler } from "./media/egress-scheduler.ts";
 import { type HttpListener, listenHttp } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
@@ -44,6 +46,8 @@ export interface Server {
   rooms: Rooms;
   /** Demo tokens when in demo mode. */
   demo?: Demo;
+  /** The send path to players decided at start (native, or werift's sender and why). */
+  sendPath: SendPath;
   /** From now on new sessions are refused with 503 and `Retry-After`. */
   beginDrain(): void;
   /** Refuses new sessions (503), ends every session, stops listening. */
@@ -79,6 +83,9 @@ export async function startServer(
   } catch (e) {
     throw new ConfigError(`${jwks ? "JWT_JWKS_FILE" : "JWT_SECRET"}: ${(e as Error).message}`);
   }
+  // which path RTP to players takes, once; the native path's scheduler is the server's
+  const sendPath = decideSendPath(config.fastEgress);
+  const egress = sendPath.name === "native" ? new EgressScheduler(sendPath.libraries) : undefined;
   const rooms = new Rooms({
     media: {
       iceServers: config.iceServers,
@@ -87,7 +94,7 @@ export async function startServer(
       gatherTimeout: config.iceGatherTimeout,
       loopback: config.iceLoopback,
       keyframeCacheBytes: config.keyframeCacheBytes,
-      fastEgress: config.fastEgress,
+      egress,
       ...options.media,
     },
     maxParticipants: config.maxParticipants,
@@ -184,6 +191,7 @@ export async function startServer(
     }, (request, info) => app.fetch(request, info));
   } catch (e) {
     await rooms.closeAll();
+    egress?.close();
     whep.dispose();
     lag.stop();
     throw listenError(e, config.host, config.port);
@@ -194,6 +202,7 @@ export async function startServer(
   return {
     url: `http://${host}:${addr.port}`,
     config,
+    sendPath,
     rooms,
     demo,
     beginDrain() {
@@ -204,6 +213,7 @@ export async function startServer(
       if (!lifecycle.draining) whep.reconnectAll();
       lifecycle.draining = true;
       await rooms.closeAll();
+      egress?.close();
       whep.dispose();
       lag.stop();
       await http.shutdown();

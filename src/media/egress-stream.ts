@@ -18,7 +18,6 @@ import {
   ntpOfWallClock,
   REPORTS,
   type ReportTask,
-  scheduleReports,
   writeSenderReport,
 } from "./sender-reports.ts";
 
@@ -142,7 +141,7 @@ export class EgressStream implements QueuedStream, ReportTask {
       // sender reports from here on (werift's sender would start its own loop at its first
       // packet; its loop is never started on this path)
       this.#started = true;
-      this.#peer.whenClosed(scheduleReports(this));
+      this.#peer.whenClosed(this.#peer.scheduleReports(this));
     }
     return true;
   }

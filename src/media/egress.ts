@@ -1,10 +1,10 @@
 /**
  * The native egress path: RTP to players without werift's per-packet sender work. A packet for
  * a player is queued on the player's connection ({@link PeerEgress.enqueue}: a few numbers and a
- * reference, no copy); the queue is sent when the fan-out of the packet that arrived last is
- * done and the publisher's socket holds nothing more ({@link settleEgress}), so a burst that
- * arrives together (a keyframe from OBS or ffmpeg) leaves together, and a packet that arrives
- * alone leaves at once. Sending a queue: each header is written, each payload encrypted
+ * reference, no copy); the queues are sent by the server's egress scheduler
+ * (egress-scheduler.ts) when the fan-out of the packet that arrived last is done and the
+ * publisher's socket holds nothing more, so a burst that arrives together (a keyframe from OBS
+ * or ffmpeg) leaves together, and a packet that arrives alone leaves at once. Sending a queue: each header is written, each payload encrypted
  * straight from the source packet with the connection's OpenSSL context, and runs of packets
  * of one size go to the kernel in one segmented `sendmsg` on werift's own socket
  * (native/datagram-batch.ts). Sender reports go out here too (written by sender-reports.ts
@@ -12,26 +12,25 @@
  * that comes in.
  *
  * A player whose selected pair has no local descriptor (TURN, TCP) gets the same protected
- * packets through werift's connection. Used when {@link PeerEgress.for} returns one (Linux,
- * `--allow-ffi`, libcrypto, an SRTP profile handled here); otherwise the subscription keeps
- * werift's sender.
+ * packets through werift's connection. Used when the server chose the native path
+ * (send-path.ts) and `EgressScheduler.peerFor` returns one (an SRTP profile handled here);
+ * otherwise the subscription keeps werift's sender.
  *
  * @module
  */
-import type { RTCRtpSender } from "werift";
-import { type Native, openNative } from "./native/libs.ts";
 import { SrtpProtector } from "./native/srtp-protect.ts";
-import { BATCH_BYTES, BATCH_SLOTS, DatagramBatch, SLOT_PAYLOAD } from "./native/datagram-batch.ts";
+import {
+  BATCH_BYTES,
+  BATCH_SLOTS,
+  type DatagramBatch,
+  SLOT_PAYLOAD,
+} from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
-import { type DtlsTransportInternals, type IcePair, senderInternals } from "./werift/internals.ts";
+import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
+import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
+import type { Libc, Libcrypto } from "./native/libs.ts";
 import { metrics } from "../metrics/counters.ts";
 
-/**
- * The oldest queued packet waits at most this long for the rest of a burst, ms: checked at each
- * packet's fan-out, and by a timer when no packet follows. (Deno's `node:dgram` reads a busy
- * socket in one turn of the event loop, so the timer alone would fire late.)
- */
-export const BATCH_DEADLINE_MS = 5;
 /** Segmented sends refused on a route before it is sent datagram by datagram for good. */
 const REFUSALS_TOLERATED = 3;
 /** Header and tag bytes reckoned per queued packet (12-byte header, extensions, tag). */
@@ -54,6 +53,28 @@ export interface QueuedStream {
   writeHeader(h: Uint8Array, meta: number, seq: number, ts: number, now: number): number;
 }
 
+/**
+ * What the connections of one server share, owned by its egress scheduler
+ * (egress-scheduler.ts): the batch, a flush's scratch, the libraries, the sender-report
+ * schedule, the descriptors found, and the queue of connections with packets waiting.
+ */
+export interface EgressShared {
+  /** The batch every connection's flush writes into. */
+  readonly batch: DatagramBatch;
+  /** Scratch of a flush: which queued packets are done. */
+  readonly taken: Uint8Array;
+  /** The native libraries. */
+  readonly libraries: { libc: Libc; crypto: Libcrypto };
+  /** Sender reports of every stream. */
+  readonly reports: ReportSchedule;
+  /** Descriptors of werift's UDP sockets found so far. */
+  readonly sockets: Map<string, number>;
+  /** A connection's first packet was queued: flush it with the others. */
+  queued(peer: PeerEgress): void;
+  /** A connection closed. */
+  forget(dtls: object): void;
+}
+
 /** Per-datagram counters of `/metrics`, looked up once. */
 const COUNTED = {
   native: metrics.egressPackets.cell("native"),
@@ -62,53 +83,10 @@ const COUNTED = {
   calls: metrics.egressSends.cell(),
 };
 
-/** The opened native libraries. */
-type Libraries = Extract<Native, { ok: true }>;
-
-let batch: DatagramBatch | undefined;
-const peers = new WeakMap<object, PeerEgress>();
-/** Connections with packets queued, in the order they were queued. */
-const queued: PeerEgress[] = [];
-/** Scratch of {@link PeerEgress.flush}: which queued packets are done. */
-const TAKEN = new Uint8Array(BATCH_SLOTS);
-/** When the oldest queued packet was queued (`performance.now()`). */
-let oldest = 0;
-let deadline: ReturnType<typeof setTimeout> | undefined;
-
-/** What the process's egress path is, for the log, `/metrics` and the README. */
-export function egressPath(enabled: boolean): { native: boolean; reason?: string } {
-  if (!enabled) return { native: false, reason: "FAST_EGRESS=off" };
-  const native = openNative();
-  return native.ok ? { native: true } : { native: false, reason: native.reason };
-}
-
-/** Sends every connection's queue now. */
-export function flushEgress(): void {
-  if (deadline !== undefined) {
-    clearTimeout(deadline);
-    deadline = undefined;
-  }
-  const now = performance.now();
-  for (let i = 0; i < queued.length; i++) queued[i].flush(now);
-  queued.length = 0;
-}
-
-/**
- * Called when a packet's fan-out is done, at `now` (`performance.now()`): sends the queues
- * unless `source` says more input is already waiting (the rest of a burst) and the oldest
- * queued packet has waited less than {@link BATCH_DEADLINE_MS}; the packet that finds the
- * socket empty then sends them all.
- */
-export function settleEgress(source: { inputWaiting(): boolean } | undefined, now: number): void {
-  if (queued.length === 0) return;
-  if (now - oldest < BATCH_DEADLINE_MS && source?.inputWaiting()) return;
-  flushEgress();
-}
-
 /** The SRTP session, route and send queue of one player connection (its audio and video). */
 export class PeerEgress {
   readonly #dtls: DtlsTransportInternals;
-  readonly #native: Libraries;
+  readonly #scheduler: EgressShared;
   readonly #batch: DatagramBatch;
   #srtp?: object;
   #protector?: SrtpProtector;
@@ -125,27 +103,20 @@ export class PeerEgress {
   #count = 0;
   #bytes = 0;
 
-  private constructor(dtls: DtlsTransportInternals, native: Libraries) {
+  private constructor(scheduler: EgressShared, dtls: DtlsTransportInternals) {
     this.#dtls = dtls;
-    this.#native = native;
-    batch ??= new DatagramBatch(native.libc);
-    this.#batch = batch;
+    this.#scheduler = scheduler;
+    this.#batch = scheduler.batch;
   }
 
   /**
-   * The native path for `sender`'s connection, once DTLS is done, or undefined when it cannot
-   * be used (no native libraries, an SRTP profile not handled here).
+   * The native path of the connection of DTLS transport `dtls`, once DTLS is done, or undefined
+   * when it cannot be used (an SRTP profile not handled here). Made by the egress scheduler's
+   * `peerFor`, which keeps one per connection.
    */
-  static for(sender: RTCRtpSender): PeerEgress | undefined {
-    const native = openNative();
-    if (!native.ok) return undefined;
-    const dtls = senderInternals(sender).dtlsTransport;
-    const known = peers.get(dtls);
-    if (known) return known;
-    const peer = new PeerEgress(dtls, native);
-    if (!peer.#rekey()) return undefined;
-    peers.set(dtls, peer);
-    return peer;
+  static create(scheduler: EgressShared, dtls: DtlsTransportInternals): PeerEgress | undefined {
+    const peer = new PeerEgress(scheduler, dtls);
+    return peer.#rekey() ? peer : undefined;
   }
 
   /** Where {@link sendNow}'s caller writes the header (the batch's first slot: free between flushes). */
@@ -153,7 +124,10 @@ export class PeerEgress {
     return this.#batch.headers[0];
   }
 
-  /** Queues one packet of `stream` (see {@link QueuedStream}); sent by the next flush. */
+  /**
+   * Queues one packet of `stream` (see {@link QueuedStream}); sent by the scheduler's next
+   * flush, or at once when the queue is full.
+   */
   enqueue(
     stream: QueuedStream,
     meta: number,
@@ -180,14 +154,13 @@ export class PeerEgress {
     numbers[4 * k + 1] = seq;
     numbers[4 * k + 2] = ts;
     numbers[4 * k + 3] = roc;
-    if (k === 0) {
-      if (queued.length === 0) oldest = performance.now();
-      queued.push(this);
-      deadline ??= setTimeout(flushEgress, BATCH_DEADLINE_MS);
-    }
+    if (k === 0) this.#scheduler.queued(this);
   }
 
-  /** Protects and sends the queued packets (runs of one size in one segmented send). */
+  /**
+   * Protects and sends the queued packets (runs of one size in one segmented send); called by
+   * the scheduler's flush, and by {@link enqueue} when the queue is full.
+   */
   flush(now: number): void {
     const count = this.#count;
     if (count === 0) return;
@@ -204,7 +177,7 @@ export class PeerEgress {
     // stream by stream (each in its own order): a burst's video stays one run of one size
     // when an audio packet arrived in the middle of it
     const streams = this.#streams;
-    const taken = TAKEN.fill(0, 0, count);
+    const taken = this.#scheduler.taken.fill(0, 0, count);
     let ready = 0;
     for (let first = 0; first < count; first++) {
       if (taken[first]) continue;
@@ -300,6 +273,11 @@ export class PeerEgress {
     return true;
   }
 
+  /** Sender reports for `task` on the scheduler's timer; returns the function that stops them. */
+  scheduleReports(task: ReportTask): () => void {
+    return this.#scheduler.reports.schedule(task);
+  }
+
   /** Runs `fn` when the connection's egress closes (at once when it has). */
   whenClosed(fn: () => void): void {
     if (this.#closed) fn();
@@ -315,7 +293,7 @@ export class PeerEgress {
     this.#protector?.close();
     this.#protector = undefined;
     this.#fd = -1;
-    peers.delete(this.#dtls);
+    this.#scheduler.forget(this.#dtls);
   }
 
   /** The route has a descriptor of a socket werift has not closed (else: werift's connection). */
@@ -344,7 +322,7 @@ export class PeerEgress {
     const context = this.#dtls.srtp?.localContext;
     const profile = this.#dtls.dtls?.srtp?.srtpProfile;
     if (!context || profile === undefined) return false;
-    const protector = SrtpProtector.create(this.#native.crypto, {
+    const protector = SrtpProtector.create(this.#scheduler.libraries.crypto, {
       profile,
       key: context.srtpSessionKey,
       salt: context.srtpSessionSalt,
@@ -360,8 +338,11 @@ export class PeerEgress {
   #route(pair: IcePair | undefined): void {
     this.#pair = pair;
     this.#refusals = 0;
-    const socket = pairSocket(this.#native.libc, pair);
+    const socket = pairSocket(this.#scheduler.libraries.libc, this.#scheduler.sockets, pair);
     this.#fd = socket?.fd ?? -1;
     this.#name = socket?.name;
   }
 }
+
+/** Kept here for the tests that ask it from this module; decided in send-path.ts. */
+export { egressPath } from "./send-path.ts";

@@ -10,7 +10,6 @@ import type { Codec } from "../sdp/offer.ts";
 import { Emitter } from "../events.ts";
 import type { Kind, Publication } from "./publication.ts";
 import type { Subscription } from "./subscription.ts";
-import { settleEgress } from "./egress.ts";
 
 /** Shortest interval between two keyframe requests for one layer, ms. */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 500;
@@ -75,13 +74,12 @@ export class Feed {
     this.#source?.setSink(undefined);
     this.#source = publication;
     this.#lastPacketAt = performance.now();
-    publication.setSink((kind, rtp, codec, keyframe, layer) => {
+    // `now`: the publication's one clock read per packet, not one per player
+    publication.setSink((kind, rtp, codec, keyframe, layer, now = performance.now()) => {
       const rid = layer?.rid ?? "";
-      const now = performance.now(); // one clock read per packet, not one per player
       this.#lastPacketAt = now;
       if (!this.#active) this.#setActive(true); // media again after a stall
       for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
-      settleEgress(publication, now);
     });
     for (const sub of this.#subscribers) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one

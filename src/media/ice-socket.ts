@@ -17,9 +17,13 @@ export interface PairSocket {
 
 /**
  * The descriptor of `pair`'s local UDP socket and the remote `sockaddr_in`, or undefined when
- * there is none (TURN, TCP, IPv6, a socket not found).
+ * there is none (TURN, TCP, IPv6, a socket not found); `known` caches descriptors found.
  */
-export function pairSocket(libc: Libc, pair: IcePair | undefined): PairSocket | undefined {
+export function pairSocket(
+  libc: Libc,
+  known: Map<string, number>,
+  pair: IcePair | undefined,
+): PairSocket | undefined {
   const socket = pair?.protocol.transport?.socket;
   if (!pair || !socket) return undefined;
   const name = sockaddrIn(pair.remoteAddr[0], pair.remoteAddr[1]);
@@ -30,6 +34,6 @@ export function pairSocket(libc: Libc, pair: IcePair | undefined): PairSocket | 
   } catch {
     return undefined;
   }
-  const fd = descriptorOfUdpSocket(libc, local.address, local.port);
+  const fd = descriptorOfUdpSocket(libc, local.address, local.port, known);
   return fd === undefined ? undefined : { fd, name };
 }

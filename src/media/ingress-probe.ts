@@ -15,6 +15,7 @@ const FIONREAD = 0x541bn;
 /** The probe of one publisher connection. */
 export class IngressProbe {
   readonly #libc: Libc;
+  readonly #known: Map<string, number>;
   readonly #connection: IceConnection;
   readonly #count = new Uint8Array(4);
   #pair?: IcePair;
@@ -22,10 +23,12 @@ export class IngressProbe {
 
   /**
    * @param libc the opened libc
+   * @param known descriptors found so far (the egress scheduler's)
    * @param connection werift's ICE connection of the publisher
    */
-  constructor(libc: Libc, connection: IceConnection) {
+  constructor(libc: Libc, known: Map<string, number>, connection: IceConnection) {
     this.#libc = libc;
+    this.#known = known;
     this.#connection = connection;
   }
 
@@ -34,7 +37,7 @@ export class IngressProbe {
     const pair = this.#connection.nominated;
     if (pair !== this.#pair) {
       this.#pair = pair;
-      this.#fd = pairSocket(this.#libc, pair)?.fd ?? -1;
+      this.#fd = pairSocket(this.#libc, this.#known, pair)?.fd ?? -1;
     }
     if (this.#fd < 0) return false;
     const count = this.#count;

@@ -22,7 +22,7 @@ import {
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
-import { useNativeSrtcp } from "./werift/srtcp.ts";
+import type { EgressScheduler } from "./egress-scheduler.ts";
 import { acceptBundleOnly } from "../sdp/bundle.ts";
 import {
   dropDtlsAlertsAfterHandshake,
@@ -45,8 +45,11 @@ export interface MediaOptions {
   loopback: boolean;
   /** Keyframe cache per video layer, bytes (0: off). */
   keyframeCacheBytes?: number;
-  /** Send to players through the native path (src/media/egress.ts) when it can be opened. */
-  fastEgress?: boolean;
+  /**
+   * The native send path's scheduler when the server chose that path (send-path.ts); absent:
+   * werift's sender.
+   */
+  egress?: EgressScheduler;
   /** Test hook passed to werift: per-cent packet loss on the way out / in. */
   debugLoss?: { outbound?: number; inbound?: number };
 }
@@ -102,7 +105,6 @@ export class Peer {
     extensions: { video?: RTCRtpHeaderExtensionParameters[] } = {},
   ) {
     this.#options = options;
-    if (options.fastEgress) useNativeSrtcp(); // werift's SRTCP on OpenSSL, once per process
     this.pc = new RTCPeerConnection({
       iceServers: weriftIceServers(options.iceServers),
       icePortRange: options.portRange,

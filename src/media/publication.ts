@@ -14,8 +14,8 @@ import { type MediaOptions, Peer } from "./peer.ts";
 import { answerSimulcast } from "../sdp/simulcast.ts";
 import { DomainError } from "../errors.ts";
 import { metrics } from "../metrics/counters.ts";
-import { openNative } from "./native/libs.ts";
-import { IngressProbe } from "./ingress-probe.ts";
+import type { IngressProbe } from "./ingress-probe.ts";
+import type { EgressScheduler } from "./egress-scheduler.ts";
 import { receiverConnection } from "./werift/internals.ts";
 
 /** Audio or video. */
@@ -23,7 +23,7 @@ export type Kind = "audio" | "video";
 
 /**
  * Receives every RTP packet of a publication: its kind, codec, whether it starts a keyframe,
- * and for video the layer it belongs to.
+ * for video the layer it belongs to, and when it arrived (`performance.now()`).
  */
 export type RtpSink = (
   kind: Kind,
@@ -31,16 +31,13 @@ export type RtpSink = (
   codec: Codec,
   keyframe: boolean,
   layer?: VideoLayer,
+  now?: number,
 ) => void;
 
 /** Counters of what a publication received. */
 export interface PublicationStats {
   /** RTP packets received, per kind. */
   packets: Record<Kind, number>;
-  /** Keyframes received (first packets of). */
-  keyframes: number;
-  /** Keyframe requests (PLI) sent to the publisher. */
-  keyframeRequests: number;
 }
 
 /**
@@ -78,8 +75,6 @@ export class Publication {
   /** What was received so far. */
   readonly stats: PublicationStats = {
     packets: { audio: 0, video: 0 },
-    keyframes: 0,
-    keyframeRequests: 0,
   };
   #offer: ParsedSdp;
   #sink?: RtpSink;
@@ -87,7 +82,8 @@ export class Publication {
   #wanted = new Set<string>();
   #payloadTypes = new Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }>();
   #probe?: IngressProbe;
-  #fastEgress: boolean;
+  /** The native send path's scheduler (told when a packet's fan-out is done), if chosen. */
+  #egress?: EgressScheduler;
   /** Set until the first packet players can start from arrives (see {@link onMediaStart}). */
   #onStart?: () => void;
   #mediaStarted = false;
@@ -95,7 +91,7 @@ export class Publication {
   /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
   constructor(options: MediaOptions, offer: ParsedSdp) {
     this.#offer = offer;
-    this.#fastEgress = options.fastEgress === true;
+    this.#egress = options.egress;
     const codecs = ingestCodecs(offer);
     this.codecs = { audio: codecs.audio[0], video: codecs.video[0] };
     for (const kind of ["audio", "video"] as const) {
@@ -141,14 +137,6 @@ export class Publication {
     return [...this.layers.values()].map((l) => l.info()).sort((a, b) => b.bitrate - a.bitrate);
   }
 
-  /**
-   * True when the publisher's socket already holds more datagrams (the rest of a burst), so
-   * the players' send queues can wait for them (egress.ts). False when unknown.
-   */
-  inputWaiting(): boolean {
-    return this.#probe?.waiting() ?? false;
-  }
-
   /** Sends every packet from now on to `sink` (one sink at a time). */
   setSink(sink: RtpSink | undefined): void {
     this.#sink = sink;
@@ -166,7 +154,6 @@ export class Publication {
         this.#wanted.add(layer.rid);
         continue;
       }
-      this.stats.keyframeRequests++;
       metrics.plisSent.inc();
       this.#receiver.sendRtcpPLI(layer.ssrc).catch(() => {});
     }
@@ -195,9 +182,7 @@ export class Publication {
   }
 
   #probeFor(receiver: RTCRtpReceiver): IngressProbe | undefined {
-    const native = this.#fastEgress ? openNative() : undefined;
-    if (!native?.ok) return undefined;
-    return new IngressProbe(native.libc, receiverConnection(receiver));
+    return this.#egress?.probe(receiverConnection(receiver));
   }
 
   #startMedia(): void {
@@ -217,16 +202,27 @@ export class Publication {
     rtp.header.extensions = [];
     if (entry.kind === "audio") {
       if (!this.#mediaStarted && !this.codecs.video) this.#startMedia();
-      this.#sink?.("audio", rtp, entry.codec, false);
+      this.#fanOut("audio", rtp, entry.codec, false);
       return;
     }
     const layer = this.layers.get(rid) ?? this.layers.values().next().value!;
     const flags = layer.cache.classify(rtp); // H.264: an IDR access unit's first IDR packet
     const keyframe = (flags & KEY) !== 0;
-    if (keyframe) this.stats.keyframes++;
     if (keyframe && !this.#mediaStarted) this.#startMedia(); // before the cache holds it
     layer.receive(rtp, flags);
     if (this.#wanted.delete(layer.rid) && !keyframe) this.requestKeyframe(layer.rid);
-    this.#sink?.("video", rtp, entry.codec, keyframe, layer);
+    this.#fanOut("video", rtp, entry.codec, keyframe, layer);
+  }
+
+  /**
+   * Hands a packet to the sink; then the players' send queues go out unless the rest of a
+   * burst is already waiting on the publisher's socket (the egress scheduler decides).
+   */
+  #fanOut(kind: Kind, rtp: RtpPacket, codec: Codec, keyframe: boolean, layer?: VideoLayer) {
+    const sink = this.#sink;
+    if (!sink) return;
+    const now = performance.now(); // one clock read per packet, not one per player
+    sink(kind, rtp, codec, keyframe, layer, now);
+    this.#egress?.settle(this.#probe, now);
   }
 }

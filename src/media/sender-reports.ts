@@ -1,6 +1,7 @@
 /**
  * RTCP sender reports of the native egress path (RFC 3550 §6.4.1), written into a reused
- * buffer and scheduled by one process-wide timer.
+ * buffer and scheduled by one timer per server ({@link ReportSchedule}, owned by the egress
+ * scheduler).
  *
  * werift's sender runs a loop per sender — a `node:timers/promises` timeout with an abort signal,
  * packet objects, `Buffer.concat`s and an asynchronous `node:dgram` send for every report — and
@@ -106,52 +107,65 @@ interface Entry {
   due: number;
 }
 
-const entries: Entry[] = [];
-let timer: ReturnType<typeof setInterval> | undefined;
+/** The reports of every stream of one server, walked by one timer while any is scheduled. */
+export class ReportSchedule {
+  readonly #entries: Entry[] = [];
+  #timer?: ReturnType<typeof setInterval>;
+  readonly #tick = () => this.#run();
 
-/**
- * Reports for `task` from 0.5–1.5 s from now, then every 0.5–1.5 s, until it returns false or
- * the returned function is called.
- */
-export function scheduleReports(task: ReportTask): () => void {
-  const entry: Entry = { task, due: performance.now() + nextInterval() };
-  entries.push(entry);
-  timer ??= setInterval(tick, REPORT_TICK_MS);
-  return () => remove(entry);
-}
+  /**
+   * Reports for `task` from 0.5–1.5 s from now, then every 0.5–1.5 s, until it returns false or
+   * the returned function is called.
+   */
+  schedule(task: ReportTask): () => void {
+    const entry: Entry = { task, due: performance.now() + nextInterval() };
+    this.#entries.push(entry);
+    this.#timer ??= setInterval(this.#tick, REPORT_TICK_MS);
+    return () => this.#remove(entry);
+  }
 
-/** Tasks with reports scheduled (for tests and `/metrics`-style checks). */
-export function scheduledReports(): number {
-  return entries.length;
-}
+  /** Tasks with reports scheduled. */
+  get size(): number {
+    return this.#entries.length;
+  }
 
-function tick(): void {
-  const now = performance.now();
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
-    if (entry.due > now) continue;
-    let more = false;
-    try {
-      more = entry.task.report(now);
-    } catch {
-      REPORTS.error.n++; // counted, and that stream's reports stop; the others go on
-      more = false;
+  /** Drops every task and stops the timer. */
+  close(): void {
+    this.#entries.length = 0;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #run(): void {
+    const now = performance.now();
+    const entries = this.#entries;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.due > now) continue;
+      let more = false;
+      try {
+        more = entry.task.report(now);
+      } catch {
+        REPORTS.error.n++; // counted, and that stream's reports stop; the others go on
+        more = false;
+      }
+      if (more) entry.due = now + nextInterval();
+      else if (this.#remove(entry)) i--; // the last entry moved into slot i
     }
-    if (more) entry.due = now + nextInterval();
-    else if (remove(entry)) i--; // the last entry moved into slot i
   }
-}
 
-function remove(entry: Entry): boolean {
-  const i = entries.indexOf(entry);
-  if (i < 0) return false;
-  entries[i] = entries[entries.length - 1];
-  entries.pop();
-  if (entries.length === 0 && timer !== undefined) {
-    clearInterval(timer);
-    timer = undefined;
+  #remove(entry: Entry): boolean {
+    const entries = this.#entries;
+    const i = entries.indexOf(entry);
+    if (i < 0) return false;
+    entries[i] = entries[entries.length - 1];
+    entries.pop();
+    if (entries.length === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+    return true;
   }
-  return true;
 }
 
 function nextInterval(): number {

@@ -24,10 +24,12 @@ import type { Kind, Publication } from "./publication.ts";
 import type { LayerInfo } from "./layer.ts";
 import { chooseLayer } from "./layer-choice.ts";
 import { SendHistory } from "./send-history.ts";
-import { flushEgress, PeerEgress } from "./egress.ts";
+import type { PeerEgress } from "./egress.ts";
+import type { EgressScheduler } from "./egress-scheduler.ts";
 import { EgressStream } from "./egress-stream.ts";
 import { metrics } from "../metrics/counters.ts";
 import { senderInternals } from "./werift/internals.ts";
+import { setSendCodec } from "./werift/patches.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
 const PLI = 1;
@@ -57,10 +59,6 @@ export interface SubscriptionStats {
   packets: Record<Kind, number>;
   /** Packets sent from the keyframe cache when the player started. */
   primed: number;
-  /** Keyframe requests (PLI or FIR) received from the player. */
-  keyframeRequests: number;
-  /** Layer switches done. */
-  layerSwitches: number;
 }
 
 interface SenderEntry {
@@ -82,13 +80,11 @@ export class Subscription {
   readonly stats: SubscriptionStats = {
     packets: { audio: 0, video: 0 },
     primed: 0,
-    keyframeRequests: 0,
-    layerSwitches: 0,
   };
   /** Called when the player needs a keyframe of a layer (PLI, FIR, start, layer switch). */
   onKeyframeRequest: (rid?: string) => void = () => {};
   #codecs: Record<Kind, Codec[]>;
-  #fastEgress: boolean;
+  #egress?: EgressScheduler;
   #peerEgress?: PeerEgress;
   #senders: Partial<Record<Kind, SenderEntry>> = {};
   #source?: Publication;
@@ -105,7 +101,7 @@ export class Subscription {
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
     this.#codecs = codecs;
-    this.#fastEgress = options.fastEgress === true && !options.debugLoss?.outbound;
+    this.#egress = options.debugLoss?.outbound ? undefined : options.egress;
     this.peer = new (class extends Peer {
       protected override beforeAnswer(): void {
         for (const t of this.pc.getTransceivers()) t.setDirection("sendonly");
@@ -209,7 +205,6 @@ export class Subscription {
         layer.pending = undefined;
         layer.waiting = false;
         entry.continuity = true;
-        this.stats.layerSwitches++;
         start = true;
       } else if (keyframe && layer.waiting && rid === layer.current) {
         layer.waiting = false;
@@ -257,7 +252,7 @@ export class Subscription {
       const match = matchCodec(codec, offered);
       const target = match && entry.negotiated.find((p) => p.payloadType === match.payloadType);
       entry.codec = { source: codec, target };
-      if (target) setSendCodec(entry.sender, target, entry.negotiated);
+      if (target) setSendCodec(entry.sender, target, rtxOf(target, entry.negotiated));
     }
     if (!entry.codec.target) return;
     if (entry.continuity) {
@@ -319,7 +314,7 @@ export class Subscription {
     for (const { rtp, codec } of priming.queue.splice(0, PRIME_BATCH)) {
       this.#forward("video", video, rtp, codec, performance.now());
     }
-    flushEgress();
+    this.#egress?.flush();
     if (priming.queue.length === 0) {
       this.#priming = undefined;
       return;
@@ -363,7 +358,7 @@ export class Subscription {
     for (const t of this.peer.pc.getTransceivers()) {
       const kind = t.kind as Kind;
       if (this.#senders[kind] || (t.currentDirection ?? t.direction) === "inactive") continue;
-      if (this.#fastEgress) this.#peerEgress ??= PeerEgress.for(t.sender);
+      if (this.#egress) this.#peerEgress ??= this.#egress.peerFor(t.sender);
       let fast: EgressStream | undefined;
       if (this.#peerEgress) {
         fast = new EgressStream(this.#peerEgress, t.sender, kind === "video" ? 2048 : 128);
@@ -379,7 +374,6 @@ export class Subscription {
         if (packet.type !== RtcpPayloadSpecificFeedback.type) return;
         const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
         if (count === PLI || count === FIR) {
-          this.stats.keyframeRequests++;
           metrics.plisReceived.inc();
           this.onKeyframeRequest(this.#layer.current);
         }
@@ -389,17 +383,12 @@ export class Subscription {
   }
 }
 
-/** Points werift's sender at another negotiated codec (and its RTX) of the same m-line. */
-function setSendCodec(
-  sender: RTCRtpSender,
+/** The negotiated RTX of `codec` among `negotiated`, if any. */
+function rtxOf(
   codec: RTCRtpCodecParameters,
   negotiated: RTCRtpCodecParameters[],
-): void {
-  const s = senderInternals(sender);
-  if (s.codec === codec) return;
-  s.codec = codec;
-  s.sendPrimaryCodec = codec;
-  s.rtxPayloadType = negotiated.find((c) =>
+): RTCRtpCodecParameters | undefined {
+  return negotiated.find((c) =>
     c.name.toLowerCase() === "rtx" && codecOf(c).fmtp.apt === String(codec.payloadType)
-  )?.payloadType;
+  );
 }

@@ -52,7 +52,7 @@ Deno.test({
     const [from, to] = await Promise.all([bound(), bound()]);
     const got = collect(to);
     try {
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port);
+      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map());
       assert.ok(fd !== undefined, "the sending socket's descriptor is found");
       const name = sockaddrIn("127.0.0.1", to.address().port)!;
       const batch = new DatagramBatch(native.libc);
@@ -98,9 +98,9 @@ Deno.test({
         canSendApplicationData: () => true,
         send: () => Promise.resolve(),
       };
-      const probe = new IngressProbe(native.libc, connection);
+      const probe = new IngressProbe(native.libc, new Map(), connection);
       assert.equal(probe.waiting(), false, "nothing sent yet");
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port)!;
+      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
       const batch = new DatagramBatch(native.libc);
       fill(batch, 0, 300);
       fill(batch, 1, 300);

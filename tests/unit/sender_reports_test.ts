@@ -6,8 +6,7 @@ import {
   ntpOfWallClock,
   REPORT_INTERVAL_MIN_MS,
   REPORT_INTERVAL_SPREAD_MS,
-  scheduledReports,
-  scheduleReports,
+  ReportSchedule,
   writeSenderReport,
 } from "../../src/media/sender-reports.ts";
 
@@ -66,6 +65,9 @@ Deno.test("sender reports: RFC 3550 SR + SDES that werift reads back", async (t)
 });
 
 Deno.test("sender reports: one timer for every stream, gone with the last", async (t) => {
+  const schedule = new ReportSchedule();
+  const scheduleReports = schedule.schedule.bind(schedule);
+  const scheduledReports = () => schedule.size;
   await t.step("a task reports every 0.5–1.5 s until it says it is done", async () => {
     const times: number[] = [];
     const start = performance.now();

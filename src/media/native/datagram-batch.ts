@@ -98,11 +98,6 @@ export class DatagramBatch {
     this.#lengths[k] = header + payload + tag;
   }
 
-  /** The length of slot `k`'s datagram. */
-  length(k: number): number {
-    return this.#lengths[k];
-  }
-
   /**
    * Sends slots `[0, count)` from descriptor `fd` to `name` (a 16-byte `sockaddr_in`), in order,
    * runs of equal length segmented in one call when `segment` is true. The result object is

@@ -59,6 +59,10 @@ export type Native =
   | { ok: true; libc: Libc; crypto: Libcrypto }
   | { ok: false; reason: string };
 
+/**
+ * The one process-wide value of this module: the libraries opened on first use, read-only after
+ * (a handle to code mapped into the process; nothing in it changes afterwards).
+ */
 let opened: Native | undefined;
 
 /** Opens libc and libcrypto once (later calls return the same result). */

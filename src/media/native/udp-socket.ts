@@ -31,17 +31,17 @@ const F_GETFD = 1;
 /** Descriptor numbers scanned past the last open one before giving up. */
 const SCAN_GAP = 1024;
 
-const known = new Map<string, number>();
-
 /**
  * The descriptor of this process's IPv4 UDP socket bound to `address:port`, if there is one:
  * the descriptors are asked with `getsockname` (Deno does not expose them, and reading
- * `/proc/self/fd` would need `--allow-all`). A descriptor found before is checked again first.
+ * `/proc/self/fd` would need `--allow-all`). A descriptor found before (in `known`, by
+ * `address:port`: the egress scheduler's) is checked again first.
  */
 export function descriptorOfUdpSocket(
   libc: Libc,
   address: string,
   port: number,
+  known: Map<string, number>,
 ): number | undefined {
   const want = sockaddrIn(address, port);
   if (!want) return undefined;

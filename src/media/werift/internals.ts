@@ -138,6 +138,11 @@ export const SENDER_MEMBERS: readonly (keyof SenderInternals)[] = [
   "receiverEstimatedMaxBitrate",
   "rtpCache",
   "codec",
+  "sendPrimaryCodec",
+  "rtxPayloadType",
+  "mid",
+  "lastSRtimestamp",
+  "lastSentSRTimestamp",
   "handleRtcpPacket",
   "dtlsTransport",
 ];

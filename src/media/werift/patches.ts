@@ -14,6 +14,7 @@ import {
   type RTCPeerConnection,
   type RtcpPacket,
   RtcpTransportLayerFeedback,
+  type RTCRtpCodecParameters,
   type RTCRtpSender,
   UdpTransport,
 } from "werift";
@@ -242,4 +243,21 @@ export function answerNacks(sender: RTCRtpSender, resend: (seq: number) => boole
     sender.onGenericNack.execute(nack);
     sender.onRtcp.execute(packet);
   };
+}
+
+/**
+ * Codec switch (tests/integration/media_test.ts, republish with another codec): points werift's
+ * sender at another negotiated codec and its RTX (`rtx`, if negotiated) of the same m-line;
+ * werift sets them once at negotiation.
+ */
+export function setSendCodec(
+  sender: RTCRtpSender,
+  codec: RTCRtpCodecParameters,
+  rtx: RTCRtpCodecParameters | undefined,
+): void {
+  const s = senderInternals(sender);
+  if (s.codec === codec) return;
+  s.codec = codec;
+  s.sendPrimaryCodec = codec;
+  s.rtxPayloadType = rtx?.payloadType;
 }

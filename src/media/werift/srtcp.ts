@@ -28,6 +28,10 @@ interface WeriftCipher extends WeriftSrtcp {
 /** Frees a cipher's OpenSSL contexts once werift's cipher object is collected. */
 const contexts = new FinalizationRegistry<SrtcpCipher>((cipher) => cipher.close());
 
+/**
+ * Whether the prototypes were replaced: a prototype patch is process-wide by nature, so this
+ * once-flag is too (set by the first egress scheduler, never reset).
+ */
 let installed: boolean | undefined;
 
 /**
