@@ -59,6 +59,8 @@ export interface ConnectionStats {
   refused: number;
   /** The connection cap in force. */
   max: number;
+  /** Times the watchdog found the listening socket dead and opened a new one. */
+  reopened: number;
 }
 
 /** A listening HTTP server. */
@@ -119,8 +121,8 @@ export function listenHttp(
   }, { overrideGlobalObjects: false });
   const sockets = new Set<Socket>();
   const servers = new Set<http.Server>();
-  const probes = new Map<number, () => void>(); // probe's local port → seen
   let refused = 0;
+  let reopened = 0;
   let lastRefusalLog = 0;
   let closing = false;
   let lastAccept = performance.now();
@@ -142,12 +144,6 @@ export function listenHttp(
     }, listener);
     server.on("connection", (socket: Socket) => {
       lastAccept = performance.now();
-      const probe = socket.remotePort === undefined ? undefined : probes.get(socket.remotePort);
-      if (probe && isLoopback(socket.remoteAddress)) {
-        probe();
-        socket.destroy();
-        return;
-      }
       if (sockets.size >= options.maxConnections) {
         refused++;
         socket.destroy();
@@ -210,6 +206,9 @@ export function listenHttp(
 
     /** True when a probe connection reached the listener; undefined when none could be made. */
     const probe = async (): Promise<boolean | undefined> => {
+      // Any connection accepted after the probe started proves the socket alive. (Matching the
+      // probe's own port raced: the accept can come before `connect` resolves here.)
+      const started = performance.now();
       let conn: Deno.Conn;
       try {
         conn = await Deno.connect({ hostname: probeHost, port: addr.port });
@@ -217,17 +216,13 @@ export function listenHttp(
         // Out of descriptors ourselves: no verdict. Refused: nothing listens any more.
         return error instanceof Deno.errors.ConnectionRefused ? false : undefined;
       }
-      const port = (conn.localAddr as Deno.NetAddr).port;
       try {
-        return await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
-          probes.set(port, () => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-        });
+        const deadline = started + PROBE_TIMEOUT_MS;
+        while (lastAccept < started && performance.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return lastAccept >= started;
       } finally {
-        probes.delete(port);
         conn.close();
       }
     };
@@ -246,6 +241,7 @@ export function listenHttp(
       log.error("http listener stopped accepting: opening a new listening socket", {
         open: sockets.size,
       });
+      reopened++;
       const dead = current;
       dead.close(); // stops listening; its open connections are served on
       const next = createServer();
@@ -264,7 +260,7 @@ export function listenHttp(
     return {
       addr,
       finished,
-      stats: () => ({ open: sockets.size, refused, max: options.maxConnections }),
+      stats: () => ({ open: sockets.size, refused, max: options.maxConnections, reopened }),
       async shutdown(graceMs = 2000) {
         closing = true;
         clearInterval(watchdog);
@@ -285,11 +281,6 @@ export function listenHttp(
       },
     };
   })();
-}
-
-function isLoopback(address: string | undefined): boolean {
-  return address !== undefined &&
-    (address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127."));
 }
 
 /** Node's listen errors as the `Deno.errors` classes the start-up messages test for. */
