@@ -276,5 +276,12 @@ Deno.test("deno.lock holds only the server's packages (deno task start installs 
     );
   }
   const config = JSON.parse(await Deno.readTextFile(`${PROJECT}deno.json`));
-  assert.deepEqual(Object.keys(config.imports).sort(), ["hono", "hono/", "jose", "werift", "zod"]);
+  assert.deepEqual(Object.keys(config.imports).sort(), [
+    "@hono/node-server",
+    "hono",
+    "hono/",
+    "jose",
+    "werift",
+    "zod",
+  ]);
 });
