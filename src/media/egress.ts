@@ -343,6 +343,3 @@ export class PeerEgress {
     this.#name = socket?.name;
   }
 }
-
-/** Kept here for the tests that ask it from this module; decided in send-path.ts. */
-export { egressPath } from "./send-path.ts";

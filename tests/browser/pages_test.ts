@@ -10,7 +10,7 @@ import { TEST_SECRET, testServer } from "../helpers/server.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";
 import { metrics } from "../../src/metrics/counters.ts";
-import { egressPath } from "../../src/media/egress.ts";
+import { egressPath } from "../../src/media/send-path.ts";
 import {
   browserTest,
   click,

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
 import { Player, until } from "../helpers/clients.ts";
 import { metrics } from "../../src/metrics/counters.ts";
-import { egressPath } from "../../src/media/egress.ts";
+import { egressPath } from "../../src/media/send-path.ts";
 
 const PUBLISHER = new URL("../../bench/load/publisher.ts", import.meta.url);
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
 import { until } from "../helpers/clients.ts";
 import { H264Player, ObsLikePublisher, TEST_PPS, TEST_SPS } from "../helpers/h264.ts";
-import { egressPath } from "../../src/media/egress.ts";
+import { egressPath } from "../../src/media/send-path.ts";
 import { NAL } from "../../src/media/h264.ts";
 
 const SPS = 1 << NAL.SPS;

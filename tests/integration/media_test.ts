@@ -7,7 +7,7 @@ import { testServer } from "../helpers/server.ts";
 import { call, Player, Publisher, until } from "../helpers/clients.ts";
 import { RTCRtpCodecParameters } from "werift";
 import { metrics } from "../../src/metrics/counters.ts";
-import { egressPath } from "../../src/media/egress.ts";
+import { egressPath } from "../../src/media/send-path.ts";
 
 for (const path of ["native", "werift"] as const) {
   Deno.test({

@@ -7,7 +7,7 @@ import { testServer } from "../helpers/server.ts";
 import { call, connected, Player, Publisher, until } from "../helpers/clients.ts";
 import { parseSdpFrag, serializeSdpFrag } from "../../src/sdp/sdpfrag.ts";
 import { iceParametersOf, replaceIceCredentials } from "../../src/sdp/candidates.ts";
-import { resumeIceAfterRestart } from "../../src/media/werift-patches.ts";
+import { resumeIceAfterRestart } from "../../src/media/werift/patches.ts";
 
 const SDPFRAG = "application/trickle-ice-sdpfrag";
 

@@ -369,7 +369,7 @@ Deno.test("events tell the truth: live at the first media, gone when the media i
       async () => {
         await sleep(500);
         const gone = performance.now();
-        await pub.close(); // no DELETE; its DTLS close_notify is dropped (werift-patches.ts)
+        await pub.close(); // no DELETE; its DTLS close_notify is dropped (werift/patches.ts)
         await until(() => !!whep!.first("inactive", gone), "inactive", SESSION_TIMEOUT_MS);
         const after = whep!.first("inactive", gone)!.at - gone;
         assert.ok(after < MEDIA_STALL_MS + 1500, `inactive ${after.toFixed(0)} ms after`);

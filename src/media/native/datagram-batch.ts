@@ -19,7 +19,7 @@ import type { Libc } from "./libs.ts";
 export const BATCH_SLOTS = 64;
 /**
  * Largest payload a slot holds: more than any datagram werift's sockets read (8 KiB,
- * werift-patches.ts); a longer one is dropped.
+ * werift/patches.ts); a longer one is dropped.
  */
 export const SLOT_PAYLOAD = 8192 + 2;
 /** Largest UDP payload of one send (65,535 − IPv4 and UDP headers). */
