@@ -22,6 +22,7 @@ import {
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
+import { Emitter } from "../events.ts";
 import type { EgressScheduler } from "./egress-scheduler.ts";
 import { acceptBundleOnly } from "../sdp/bundle.ts";
 import {
@@ -90,7 +91,8 @@ export class Peer {
   readonly pc: RTCPeerConnection;
   #options: MediaOptions;
   #closed = false;
-  #endedHandlers: (() => void)[] = [];
+  /** The connection failed or closed: emitted once, then every listener is removed. */
+  readonly ended: Emitter<void> = new Emitter();
   #heard = false;
   /** When the peer was last heard from (any DTLS/SRTP datagram or STUN request), ms. */
   lastHeardAt: number = performance.now();
@@ -131,14 +133,9 @@ export class Peer {
     });
   }
 
-  /** Runs when the connection fails or closes, once. */
-  onEnded(handler: () => void): void {
-    this.#endedHandlers.push(handler);
-  }
-
   #ended(): void {
-    const handlers = this.#endedHandlers.splice(0);
-    for (const h of handlers) h();
+    this.ended.emit();
+    this.ended.clear();
   }
 
   /** Applies the client's offer and returns the complete answer (all candidates). */

@@ -13,6 +13,7 @@ import { type LayerInfo, VideoLayer } from "./layer.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
 import { answerSimulcast } from "../sdp/simulcast.ts";
 import { DomainError } from "../errors.ts";
+import { Emitter } from "../events.ts";
 import { metrics } from "../metrics/counters.ts";
 import type { IngressProbe } from "./ingress-probe.ts";
 import type { EgressScheduler } from "./egress-scheduler.ts";
@@ -84,8 +85,14 @@ export class Publication {
   #probe?: IngressProbe;
   /** The native send path's scheduler (told when a packet's fan-out is done), if chosen. */
   #egress?: EgressScheduler;
-  /** Set until the first packet players can start from arrives (see {@link onMediaStart}). */
-  #onStart?: () => void;
+  /**
+   * Emitted once, at the first packet players can start from: the first packet of a video
+   * keyframe, or the first audio packet when the publication has no video. It is emitted before
+   * that packet reaches the packet port, so a port a listener sets receives it. A listener added
+   * later is not called: check {@link mediaStarted} first. Listeners are removed after it, and
+   * when the publication closes.
+   */
+  readonly mediaStart: Emitter<void> = new Emitter();
   #mediaStarted = false;
 
   /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
@@ -159,17 +166,7 @@ export class Publication {
     }
   }
 
-  /**
-   * Runs `handler` once, at the first packet players can start from: the first packet of a video
-   * keyframe, or the first audio packet when the publication has no video. It runs before that
-   * packet reaches the sink, so a sink the handler sets receives it. At once if it already came.
-   */
-  onMediaStart(handler: () => void): void {
-    if (this.#mediaStarted) handler();
-    else this.#onStart = handler;
-  }
-
-  /** True once the publication's media started (see {@link onMediaStart}). */
+  /** True once the publication's media started (see {@link mediaStart}). */
   get mediaStarted(): boolean {
     return this.#mediaStarted;
   }
@@ -177,7 +174,7 @@ export class Publication {
   /** Ends the session. */
   close(): Promise<void> {
     this.#sink = undefined;
-    this.#onStart = undefined;
+    this.mediaStart.clear();
     return this.peer.close();
   }
 
@@ -187,9 +184,8 @@ export class Publication {
 
   #startMedia(): void {
     this.#mediaStarted = true;
-    const handler = this.#onStart;
-    this.#onStart = undefined;
-    handler?.();
+    this.mediaStart.emit();
+    this.mediaStart.clear();
   }
 
   #receive(rtp: RtpPacket, rid: string): void {

@@ -81,7 +81,7 @@ export class RoomStore {
       }
     });
     this.changes.emit({ type: "started", session, room });
-    session.media.peer.onEnded(() => {
+    session.media.peer.ended.on(() => {
       void session.close("connection-closed");
     });
   }

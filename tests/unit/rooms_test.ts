@@ -10,6 +10,7 @@ import type { Publication } from "../../src/media/publication.ts";
 import { Room } from "../../src/rooms/room.ts";
 import { RoomStore } from "../../src/rooms/store.ts";
 import type { MediaOptions } from "../../src/media/peer.ts";
+import { Emitter } from "../../src/events.ts";
 
 /** A stand-in for a publication: records its close; its peer never ends by itself. */
 function fakeMedia(log: string[], name: string): Publication {
@@ -18,7 +19,11 @@ function fakeMedia(log: string[], name: string): Publication {
       log.push(`${name} media closed`);
       return Promise.resolve();
     },
-    peer: { onEnded: () => {}, lastHeardAt: performance.now(), pc: { connectionState: "new" } },
+    peer: {
+      ended: new Emitter<void>(),
+      lastHeardAt: performance.now(),
+      pc: { connectionState: "new" },
+    },
   } as unknown as Publication;
 }
 

@@ -57,12 +57,14 @@ function awaitMedia(store: RoomStore, room: Room, session: IngestSession): void 
     void session.close(neverConnected(session) ? "not-connected" : "no-media");
   }, MEDIA_START_TIMEOUT_MS);
   session.closed.on(() => clearTimeout(deadline));
-  session.media.onMediaStart(() => {
+  const start = () => {
     clearTimeout(deadline);
     if (store.sessions.get(session.id) !== session) return;
     const previous = room.startPublication(session);
     if (previous) void previous.close("replaced");
-  });
+  };
+  if (session.media.mediaStarted) start();
+  else session.media.mediaStart.on(start);
   // a keyframe as soon as its first video packets arrive (if they are not one)
   session.media.requestKeyframe();
 }
