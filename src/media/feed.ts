@@ -38,7 +38,8 @@ export class Feed {
   /** Source and audience changes. */
   readonly events: Emitter<FeedEvent> = new Emitter();
   #source?: Publication;
-  #subscribers = new Set<Subscription>();
+  /** The attached players, each with the function that stops listening to its keyframe requests. */
+  #subscribers = new Map<Subscription, () => void>();
   #lastRequest = new Map<string, number>();
   #pendingRequest = new Map<string, ReturnType<typeof setTimeout>>();
   #active = false;
@@ -79,9 +80,9 @@ export class Feed {
       const rid = layer?.rid ?? "";
       this.#lastPacketAt = now;
       if (!this.#active) this.#setActive(true); // media again after a stall
-      for (const sub of this.#subscribers) sub.send(kind, rtp, codec, keyframe, rid, now);
+      for (const sub of this.#subscribers.keys()) sub.send(kind, rtp, codec, keyframe, rid, now);
     });
-    for (const sub of this.#subscribers) sub.attach(publication);
+    for (const sub of this.#subscribers.keys()) sub.attach(publication);
     this.requestKeyframe(); // fills the keyframe cache early, and players waiting get one
     this.#active = false;
     this.#setActive(true); // a new source: `active` even when one was already
@@ -103,22 +104,24 @@ export class Feed {
     if (this.#source !== publication) return;
     publication.setSink(undefined);
     this.#source = undefined;
-    for (const sub of this.#subscribers) sub.detach();
+    for (const sub of this.#subscribers.keys()) sub.detach();
     if (this.#active) this.#setActive(false);
   }
 
   /** Attaches a player. */
   subscribe(sub: Subscription): void {
-    this.#subscribers.add(sub);
-    sub.onKeyframeRequest = (rid) => this.requestKeyframe(rid);
+    this.#subscribers.get(sub)?.(); // attached again: one listener
+    this.#subscribers.set(sub, sub.keyframeRequests.on((rid) => this.requestKeyframe(rid)));
     if (this.#source) sub.attach(this.#source);
     this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
   }
 
   /** Detaches a player. */
   unsubscribe(sub: Subscription): void {
-    if (!this.#subscribers.delete(sub)) return;
-    sub.onKeyframeRequest = () => {};
+    const stop = this.#subscribers.get(sub);
+    if (!stop) return;
+    stop();
+    this.#subscribers.delete(sub);
     this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
   }
 
@@ -153,6 +156,7 @@ export class Feed {
     this.#source?.setSink(undefined);
     this.#source = undefined;
     this.#active = false;
+    for (const stop of this.#subscribers.values()) stop();
     this.#subscribers.clear();
     this.events.clear();
   }

@@ -30,6 +30,7 @@ import { EgressStream } from "./egress-stream.ts";
 import { metrics } from "../metrics/counters.ts";
 import { senderInternals } from "./werift/internals.ts";
 import { setSendCodec } from "./werift/patches.ts";
+import { Emitter } from "../events.ts";
 
 /** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
 const PLI = 1;
@@ -81,8 +82,11 @@ export class Subscription {
     packets: { audio: 0, video: 0 },
     primed: 0,
   };
-  /** Called when the player needs a keyframe of a layer (PLI, FIR, start, layer switch). */
-  onKeyframeRequest: (rid?: string) => void = () => {};
+  /**
+   * The player needs a keyframe of a layer (PLI, FIR, start, layer switch); undefined: the
+   * layer is not chosen yet. Listeners are removed when the subscription closes.
+   */
+  readonly keyframeRequests: Emitter<string | undefined> = new Emitter();
   #codecs: Record<Kind, Codec[]>;
   #egress?: EgressScheduler;
   #peerEgress?: PeerEgress;
@@ -243,6 +247,7 @@ export class Subscription {
     this.detach();
     this.#stopPriming();
     this.#peerEgress?.close();
+    this.keyframeRequests.clear();
     return this.peer.close();
   }
 
@@ -297,7 +302,7 @@ export class Subscription {
     const codec = source.codecs.video;
     if (cached.length === 0 || !codec) {
       metrics.keyframeCache.inc("miss");
-      this.onKeyframeRequest(rid);
+      this.keyframeRequests.emit(rid);
       return;
     }
     metrics.keyframeCache.inc("hit");
@@ -344,7 +349,7 @@ export class Subscription {
       this.#prime();
       return;
     }
-    this.onKeyframeRequest(target);
+    this.keyframeRequests.emit(target);
   }
 
   /** The player's receiver-estimated maximum bitrate (REMB), bit/s. */
@@ -375,7 +380,7 @@ export class Subscription {
         const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
         if (count === PLI || count === FIR) {
           metrics.plisReceived.inc();
-          this.onKeyframeRequest(this.#layer.current);
+          this.keyframeRequests.emit(this.#layer.current);
         }
       });
     }

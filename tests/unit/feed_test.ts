@@ -3,6 +3,7 @@ import { Feed, KEYFRAME_REQUEST_INTERVAL_MS, MEDIA_STALL_MS } from "../../src/me
 import type { Publication, RtpSink } from "../../src/media/publication.ts";
 import type { Subscription } from "../../src/media/subscription.ts";
 import type { Codec } from "../../src/sdp/offer.ts";
+import { Emitter } from "../../src/events.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -38,13 +39,13 @@ class FakePublication {
 
 /**
  * Stand-in for a Subscription: Feed calls `attach` (a source became live for it), `detach`,
- * `send`, and sets `onKeyframeRequest`.
+ * `send`, and listens to `keyframeRequests`.
  */
 class FakeSubscription {
   sourceChanges = 0;
   detaches = 0;
   sent: unknown[][] = [];
-  onKeyframeRequest: (rid?: string) => void = () => {};
+  readonly keyframeRequests = new Emitter<string | undefined>();
   attach(): void {
     this.sourceChanges++;
   }
@@ -73,7 +74,7 @@ Deno.test("Feed keyframe requests are rate-limited, none lost", async (t) => {
 
     await t.step("10 quick requests: one sent at once", () => {
       feed.subscribe(sub.asSubscription);
-      for (let i = 0; i < 10; i++) sub.onKeyframeRequest();
+      for (let i = 0; i < 10; i++) sub.keyframeRequests.emit(undefined);
       assert.equal(pub.keyframeRequests, 2);
     });
 
@@ -143,7 +144,7 @@ Deno.test("Feed without a source", async (t) => {
     await t.step("a player's request goes nowhere either, and no later source gets it", () => {
       const sub = new FakeSubscription();
       feed.subscribe(sub.asSubscription);
-      sub.onKeyframeRequest();
+      sub.keyframeRequests.emit(undefined);
       const pub = new FakePublication("late");
       feed.setSource(pub.asPublication);
       // Only the one setSource itself asks for.
@@ -217,7 +218,7 @@ Deno.test("Feed sources", async (t) => {
 
     await t.step("a cleared source is not asked for keyframes any more", () => {
       const before = b.keyframeRequests;
-      sub.onKeyframeRequest();
+      sub.keyframeRequests.emit(undefined);
       assert.equal(b.keyframeRequests, before);
     });
   } finally {
@@ -254,9 +255,9 @@ Deno.test("Feed subscribers", async (t) => {
       "an unsubscribed player's keyframe requests no longer reach the feed",
       async () => {
         await sleep(KEYFRAME_REQUEST_INTERVAL_MS + 50);
-        one.onKeyframeRequest();
+        one.keyframeRequests.emit(undefined);
         assert.equal(pub.keyframeRequests, 1);
-        two.onKeyframeRequest();
+        two.keyframeRequests.emit(undefined);
         assert.equal(pub.keyframeRequests, 2);
       },
     );
