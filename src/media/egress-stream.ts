@@ -141,7 +141,7 @@ export class EgressStream implements QueuedStream, ReportTask {
       // sender reports from here on (werift's sender would start its own loop at its first
       // packet; its loop is never started on this path)
       this.#started = true;
-      this.#peer.whenClosed(this.#peer.scheduleReports(this));
+      this.#peer.scheduleReports(this); // until the connection's egress closes
     }
     return true;
   }
@@ -154,7 +154,7 @@ export class EgressStream implements QueuedStream, ReportTask {
    * never carry the same NTP time, so a receiver report's LSR names exactly one of them, and
    * while the publisher is away the reports keep the timeline the continuity rules resume on
    * (subscription.ts). Scheduled from the first packet on, cancelled when the connection closes
-   * (`PeerEgress.whenClosed`); false once the sender stopped.
+   * (`PeerEgress.closed`); false once the sender stopped.
    */
   report(now: number): boolean {
     const s = this.#sender;

@@ -30,6 +30,7 @@ import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
 import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
 import type { Libc, Libcrypto } from "./native/libs.ts";
 import { metrics } from "../metrics/counters.ts";
+import { Emitter } from "../events.ts";
 
 /** Segmented sends refused on a route before it is sent datagram by datagram for good. */
 const REFUSALS_TOLERATED = 3;
@@ -95,7 +96,8 @@ export class PeerEgress {
   #name?: Uint8Array;
   #closed = false;
   #refusals = 0;
-  readonly #onClose: (() => void)[] = [];
+  /** The connection's egress closed: emitted once, then every listener is removed. */
+  readonly closed: Emitter<void> = new Emitter();
   // the queue: streams, payloads, and per packet marker | payload type, seq, timestamp, ROC
   readonly #streams: QueuedStream[] = [];
   readonly #payloads: Uint8Array[] = [];
@@ -273,22 +275,18 @@ export class PeerEgress {
     return true;
   }
 
-  /** Sender reports for `task` on the scheduler's timer; returns the function that stops them. */
-  scheduleReports(task: ReportTask): () => void {
-    return this.#scheduler.reports.schedule(task);
-  }
-
-  /** Runs `fn` when the connection's egress closes (at once when it has). */
-  whenClosed(fn: () => void): void {
-    if (this.#closed) fn();
-    else this.#onClose.push(fn);
+  /** Sender reports for `task` on the scheduler's timer, until the connection's egress closes. */
+  scheduleReports(task: ReportTask): void {
+    if (this.#closed) return;
+    this.closed.on(this.#scheduler.reports.schedule(task));
   }
 
   /** Frees the cipher contexts; later packets are dropped. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fn of this.#onClose.splice(0)) fn();
+    this.closed.emit();
+    this.closed.clear();
     this.#count = 0;
     this.#protector?.close();
     this.#protector = undefined;
