@@ -103,6 +103,11 @@ export class EgressScheduler implements EgressShared {
     this.#deadline ??= setTimeout(this.#onDeadline, BATCH_DEADLINE_MS);
   }
 
+  /** Called by a connection whose queue is full: sends that queue now (the others wait). */
+  full(peer: PeerEgress): void {
+    peer.flush(performance.now());
+  }
+
   /**
    * Called when a packet's fan-out is done, at `now` (`performance.now()`): sends the queues
    * unless `source` says more input is already waiting (the rest of a burst) and the oldest

@@ -72,6 +72,8 @@ export interface EgressShared {
   readonly sockets: Map<string, number>;
   /** A connection's first packet was queued: flush it with the others. */
   queued(peer: PeerEgress): void;
+  /** A connection's queue is full: send that queue now. */
+  full(peer: PeerEgress): void;
   /** A connection closed. */
   forget(dtls: object): void;
 }
@@ -128,7 +130,7 @@ export class PeerEgress {
 
   /**
    * Queues one packet of `stream` (see {@link QueuedStream}); sent by the scheduler's next
-   * flush, or at once when the queue is full.
+   * flush, or first, when the queue is full, the scheduler sends the queue (`full`).
    */
   enqueue(
     stream: QueuedStream,
@@ -145,7 +147,7 @@ export class PeerEgress {
       return;
     }
     if (this.#count === BATCH_SLOTS || this.#bytes + length + PACKET_OVERHEAD > BATCH_BYTES) {
-      this.flush(performance.now());
+      this.#scheduler.full(this);
     }
     const k = this.#count++;
     this.#bytes += length + PACKET_OVERHEAD;
@@ -161,7 +163,7 @@ export class PeerEgress {
 
   /**
    * Protects and sends the queued packets (runs of one size in one segmented send); called by
-   * the scheduler's flush, and by {@link enqueue} when the queue is full.
+   * the scheduler only: its flush, and when {@link enqueue} found the queue full.
    */
   flush(now: number): void {
     const count = this.#count;
