@@ -23,8 +23,10 @@ import { receiverConnection } from "./werift/internals.ts";
 export type Kind = "audio" | "video";
 
 /**
- * Receives every RTP packet of a publication: its kind, codec, whether it starts a keyframe,
- * for video the layer it belongs to, and when it arrived (`performance.now()`).
+ * The packet port of a publication: receives every RTP packet, with its kind, codec, whether it
+ * starts a keyframe, for video the layer it belongs to, and when it arrived
+ * (`performance.now()`). Not an event: one receiver (the feed), called once per packet on the
+ * hot path, so a direct call rather than an `Emitter` (no listener set, no try/catch per packet).
  */
 export type RtpSink = (
   kind: Kind,
@@ -144,7 +146,10 @@ export class Publication {
     return [...this.layers.values()].map((l) => l.info()).sort((a, b) => b.bitrate - a.bitrate);
   }
 
-  /** Sends every packet from now on to `sink` (one sink at a time). */
+  /**
+   * Connects the packet port: every packet from now on goes to `sink` (one at a time; undefined
+   * disconnects). See {@link RtpSink} for why this is not an event.
+   */
   setSink(sink: RtpSink | undefined): void {
     this.#sink = sink;
   }
