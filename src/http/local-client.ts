@@ -7,12 +7,14 @@
  * @module
  */
 
-/** Whether `address` (an IP address as text) is a loopback address: 127.0.0.0/8 or ::1. */
+import { AddressSet } from "./client-address.ts";
+
+/** The loopback blocks, through the same parser as TRUSTED_PROXIES (IPv4-mapped IPv6 included). */
+const LOOPBACK = new AddressSet(["127.0.0.0/8", "::1"]);
+
+/** Whether `address` (an IP address as text, brackets allowed) is a loopback address. */
 export function isLoopbackAddress(address: string): boolean {
-  const a = address.trim().toLowerCase().replace(/^\[|\]$/g, "");
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(a);
-  if (v4) return v4[1] === "127";
-  return /^(0{0,4}:){7}0{0,3}1$/.test(a) || a === "::1";
+  return LOOPBACK.has(address.trim().replace(/^\[|\]$/g, ""));
 }
 
 /** Whether the `Host` header value names this machine by a loopback name or address. */
