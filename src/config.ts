@@ -41,8 +41,21 @@ export interface Config {
   trustedProxies: string[];
   /** NAT 1:1 addresses advertised in place of the host candidates' addresses. */
   announcedIps: string[];
-  /** UDP port range for media, inclusive. */
+  /**
+   * The one UDP port every session's ICE and media share (0: one port the system picks);
+   * undefined when `UDP_PORT_MIN`/`UDP_PORT_MAX` give each session its own port instead.
+   */
+  udpPort?: number;
+  /** UDP port range for media, inclusive: a socket per session (instead of `udpPort`). */
   udpPortRange?: [number, number];
+  /** The TCP port of ICE-TCP (RFC 6544, passive candidates; 0: one the system picks). */
+  tcpPort: number;
+  /** The transports whose candidates answers carry (`ICE_TRANSPORTS`). */
+  iceTransports: { udp: boolean; tcp: boolean };
+  /** PEM certificate chain for HTTPS (with `tlsKeyFile`); unset: plain HTTP. */
+  tlsCertFile?: string;
+  /** PEM private key for HTTPS (with `tlsCertFile`). */
+  tlsKeyFile?: string;
   /** STUN/TURN servers used for gathering and sent in `Link` headers. */
   iceServers: IceServer[];
   /** Seconds gathering may wait on STUN/TURN servers before the answer is sent. */
@@ -108,6 +121,12 @@ const ip = z.union([z.ipv4(), z.ipv6()]);
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
   ["true", "1", "yes"].includes(v)
 );
+
+/**
+ * The default UDP and TCP port of media (`UDP_PORT`, `TCP_PORT`): the port MediaMTX uses for
+ * the same purpose, so firewall rules written for it carry over.
+ */
+export const DEFAULT_MEDIA_PORT = 8189;
 
 /** The shortest HS256 secret accepted, in bytes: as long as the hash (RFC 7518 §3.2). */
 export const HS256_MIN_SECRET_BYTES = 32;
@@ -181,6 +200,19 @@ const schema = z.object({
   ANNOUNCED_IPS: z.string().optional().transform((v) =>
     v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []
   ).pipe(z.array(ip)),
+  UDP_PORT: port.optional(),
+  TCP_PORT: port.default(DEFAULT_MEDIA_PORT),
+  ICE_TRANSPORTS: z.string().default("udp,tcp").transform((v, ctx) => {
+    const names = v.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+    const bad = names.filter((n) => n !== "udp" && n !== "tcp");
+    if (bad.length > 0 || names.length === 0) {
+      ctx.addIssue({ code: "custom", message: 'must be "udp,tcp", "udp" or "tcp"' });
+      return z.NEVER;
+    }
+    return { udp: names.includes("udp"), tcp: names.includes("tcp") };
+  }),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
   UDP_PORT_MIN: port.optional(),
   UDP_PORT_MAX: port.optional(),
   ICE_SERVERS: z.string().optional().transform((v, ctx) => {
@@ -240,6 +272,16 @@ function crossChecks(raw: Record<string, string>): string[] {
   } else if (min !== undefined && Number(min) >= Number(max)) {
     problems.push(`UDP_PORT_MIN: must be lower than UDP_PORT_MAX (got "${min}" and "${max}")`);
   }
+  if (min !== undefined && raw.UDP_PORT !== undefined) {
+    problems.push(
+      "UDP_PORT: set UDP_PORT (one port for every session) or UDP_PORT_MIN/UDP_PORT_MAX " +
+        "(a port per session), not both",
+    );
+  }
+  if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
+    const given = raw.TLS_CERT_FILE === undefined ? "TLS_KEY_FILE" : "TLS_CERT_FILE";
+    problems.push(`${given}: TLS_CERT_FILE and TLS_KEY_FILE go together (got ${given} alone)`);
+  }
   if (raw.JWT_SECRET !== undefined && raw.JWT_JWKS_FILE !== undefined) {
     problems.push("JWT_SECRET: set JWT_SECRET or JWT_JWKS_FILE, not both");
   }
@@ -297,7 +339,12 @@ export function loadConfig(
     jwtClockTolerance: v.JWT_CLOCK_TOLERANCE,
     trustedProxies: v.TRUSTED_PROXIES,
     announcedIps: v.ANNOUNCED_IPS,
+    udpPort: v.UDP_PORT_MIN === undefined ? v.UDP_PORT ?? DEFAULT_MEDIA_PORT : undefined,
     udpPortRange: v.UDP_PORT_MIN === undefined ? undefined : [v.UDP_PORT_MIN, v.UDP_PORT_MAX!],
+    tcpPort: v.TCP_PORT,
+    iceTransports: v.ICE_TRANSPORTS,
+    tlsCertFile: v.TLS_CERT_FILE,
+    tlsKeyFile: v.TLS_KEY_FILE,
     iceServers: v.ICE_SERVERS,
     iceGatherTimeout: v.ICE_GATHER_TIMEOUT,
     iceLoopback: v.ICE_LOOPBACK,

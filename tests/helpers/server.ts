@@ -29,6 +29,8 @@ export async function testServer(
   const vars: Record<string, string> = {
     PORT: "0",
     HOST: "127.0.0.1",
+    UDP_PORT: "0", // tests run servers side by side: each its own shared media port
+    TCP_PORT: "0",
     JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: "silent",
     ICE_LOOPBACK: "true",
