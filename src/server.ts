@@ -17,6 +17,7 @@ import type { MediaOptions } from "./media/peer.ts";
 import { assertWerift } from "./media/werift/check.ts";
 import { decideSendPath, type SendPath } from "./media/send-path.ts";
 import { EgressScheduler } from "./media/egress-scheduler.ts";
+import { MediaPortError, type MediaPorts, openMediaPorts } from "./media/transport/ports.ts";
 import { type HttpListener, listenHttp } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
@@ -48,6 +49,8 @@ export interface Server {
   demo?: Demo;
   /** The send path to players decided at start (native, or werift's sender and why). */
   sendPath: SendPath;
+  /** The shared media ports (UDP_PORT, TCP_PORT) and their counters. */
+  ports: MediaPorts;
   /** From now on new sessions are refused with 503 and `Retry-After`. */
   beginDrain(): void;
   /** Refuses new sessions (503), ends every session, stops listening. */
@@ -86,9 +89,16 @@ export async function startServer(
   // which path RTP to players takes, once; the native path's scheduler is the server's
   const sendPath = decideSendPath(config.fastEgress);
   const egress = sendPath.name === "native" ? new EgressScheduler(sendPath.libraries) : undefined;
+  const ports = await openPorts(config);
   const rooms = new Rooms({
     media: {
       iceServers: config.iceServers,
+      udpMux: ports.udpMux,
+      udpOff: !config.iceTransports.udp,
+      tcp: ports.tcp,
+      // lite when TCP candidates are offered: werift's full agent gives up at once on a check
+      // list of passive TCP candidates only (docs/ARCHITECTURE.md, "Media ports")
+      iceLite: ports.tcp !== undefined,
       portRange: config.udpPortRange,
       announcedIps: config.announcedIps,
       gatherTimeout: config.iceGatherTimeout,
@@ -194,6 +204,7 @@ export async function startServer(
     egress?.close();
     whep.dispose();
     lag.stop();
+    await ports.close();
     throw listenError(e, config.host, config.port);
   }
   const addr = http.addr;
@@ -203,6 +214,7 @@ export async function startServer(
     url: `http://${host}:${addr.port}`,
     config,
     sendPath,
+    ports,
     rooms,
     demo,
     beginDrain() {
@@ -216,9 +228,32 @@ export async function startServer(
       egress?.close();
       whep.dispose();
       lag.stop();
-      await http.shutdown();
+      await Promise.all([http.shutdown(), ports.close()]);
     },
   };
+}
+
+/** Opens the media ports the configuration asks for, or one sentence naming the variable. */
+async function openPorts(config: Config): Promise<MediaPorts> {
+  try {
+    return await openMediaPorts({
+      udpPort: config.iceTransports.udp ? config.udpPort : undefined,
+      tcpPort: config.iceTransports.tcp ? config.tcpPort : undefined,
+      loopback: config.iceLoopback,
+    });
+  } catch (e) {
+    if (!(e instanceof MediaPortError)) throw e;
+    const name = e.transport === "UDP" ? "UDP_PORT" : "TCP_PORT";
+    const why = e.code === "EADDRINUSE"
+      ? "is already in use (another server, or another copy of this one)"
+      : e.code === "EACCES"
+      ? "needs privileges this process does not have"
+      : `cannot be opened (${e.code})`;
+    throw new ConfigError(
+      `${name}: ${e.transport} port ${e.port} ${why}; stop the other program or choose ` +
+        `another port with ${name}=…`,
+    );
+  }
 }
 
 /**

@@ -31,12 +31,24 @@ import {
   resumeIceAfterRestart,
 } from "./werift/patches.ts";
 import { iceConnectionOf } from "./werift/internals.ts";
+import { attachTcp, attachUdp, iceCredentials } from "./werift/shared-transport.ts";
+import type { MuxEndpoint, UdpMux } from "./transport/udp-mux.ts";
+import type { TcpEndpoint, TcpMux } from "./transport/tcp-mux.ts";
+import { liftIceLite } from "../sdp/ice-lite.ts";
 
 /** What the media plane needs to know about ICE; built from `Config` by the caller. */
 export interface MediaOptions {
   /** STUN/TURN servers for gathering (none: host candidates only). */
   iceServers: { url: string; username?: string; credential?: string }[];
-  /** Inclusive UDP port range for media sockets. */
+  /** The shared UDP port of every session (UDP_PORT); absent: werift's sockets per session. */
+  udpMux?: UdpMux;
+  /** No UDP candidates at all (ICE_TRANSPORTS=tcp). */
+  udpOff?: boolean;
+  /** The ICE-TCP listener and the addresses of its passive candidates (absent: no TCP). */
+  tcp?: { mux: TcpMux; addresses: string[] };
+  /** Answer as an ICE-lite agent (RFC 8445 §2.5; the server only answers checks). */
+  iceLite?: boolean;
+  /** Inclusive UDP port range for per-session media sockets (when there is no `udpMux`). */
   portRange?: [number, number];
   /** NAT 1:1: addresses advertised in place of the host candidates' addresses. */
   announcedIps: string[];
@@ -94,6 +106,9 @@ export class Peer {
   /** The connection failed or closed: emitted once, then every listener is removed. */
   readonly ended: Emitter<void> = new Emitter();
   #heard = false;
+  #udp?: MuxEndpoint;
+  #tcp?: TcpEndpoint;
+  #attached = false;
   /** When the peer was last heard from (any DTLS/SRTP datagram or STUN request), ms. */
   lastHeardAt: number = performance.now();
 
@@ -107,11 +122,15 @@ export class Peer {
     extensions: { video?: RTCRtpHeaderExtensionParameters[] } = {},
   ) {
     this.#options = options;
+    // werift's own sockets only in the per-session mode; the shared ports are attached below
+    const ownSockets = !options.udpMux && !options.udpOff;
     this.pc = new RTCPeerConnection({
-      iceServers: weriftIceServers(options.iceServers),
+      iceServers: ownSockets ? weriftIceServers(options.iceServers) : [],
       icePortRange: options.portRange,
-      iceAdditionalHostAddresses: options.loopback ? ["127.0.0.1"] : undefined,
+      iceAdditionalHostAddresses: ownSockets && options.loopback ? ["127.0.0.1"] : undefined,
+      iceUseIpv4: ownSockets,
       iceUseIpv6: false,
+      iceLite: options.iceLite ?? false,
       iceStunGatherTimeout: options.gatherTimeout,
       iceTurnConnectTimeout: options.gatherTimeout,
       bundlePolicy: "max-bundle",
@@ -146,9 +165,31 @@ export class Peer {
         sdp: acceptBundleOnly(crlf(offer)),
       });
       this.beforeAnswer();
-      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      const answer = await this.pc.createAnswer();
+      this.#attach();
+      await this.pc.setLocalDescription(answer);
     });
     return await this.#completeLocal();
+  }
+
+  /** Puts the connection on the shared ports, once, before its first local description. */
+  #attach(): void {
+    if (this.#attached) return;
+    this.#attached = true;
+    const { udpMux, tcp } = this.#options;
+    if (udpMux) {
+      this.#udp = udpMux.endpoint();
+      attachUdp(this.pc, this.#udp.transports);
+    }
+    if (tcp) this.#tcp = tcp.mux.endpoint(attachTcp(this.pc, tcp.addresses, tcp.mux.port));
+  }
+
+  /** Routes the current ICE credentials to this session on the shared ports. */
+  #register(): void {
+    for (const { ufrag, password } of iceCredentials(this.pc)) {
+      this.#udp?.register(ufrag, password);
+      this.#tcp?.register(ufrag, password);
+    }
   }
 
   /** Hook for subclasses: called between setRemoteDescription and createAnswer. */
@@ -157,7 +198,9 @@ export class Peer {
   /** Creates the server's offer (server-offer mode), complete with candidates. */
   async offer(): Promise<string> {
     await this.#guard(async () => {
-      await this.pc.setLocalDescription(await this.pc.createOffer());
+      const offer = await this.pc.createOffer();
+      this.#attach();
+      await this.pc.setLocalDescription(offer);
     });
     return await this.#completeLocal();
   }
@@ -222,6 +265,8 @@ export class Peer {
     try {
       await this.pc.close();
     } finally {
+      this.#udp?.close();
+      this.#tcp?.close();
       this.#ended();
     }
   }
@@ -242,13 +287,14 @@ export class Peer {
 
   async #completeLocal(): Promise<string> {
     await this.#gathered();
+    this.#register();
     this.#listen();
     const sdp = dedupeCandidates(this.pc.localDescription?.sdp ?? "");
     if (!/^a=candidate:/m.test(sdp)) {
       // werift answers without candidates when it could bind no socket (port range used up).
       throw new DomainError("unavailable", "no free UDP port for media", { retryAfter: 5 });
     }
-    return announceAddresses(sdp, this.#options.announcedIps);
+    return liftIceLite(announceAddresses(sdp, this.#options.announcedIps));
   }
 
   /** Follows the peer's liveness at the ICE layer (consent checks and media alike). */

@@ -42,6 +42,8 @@ export interface ClientOptions {
   videoPayloadType?: number;
   /** Shape of the publisher's synthetic video payloads (default vp8). */
   format?: "vp8" | "h264";
+  /** Also gather active TCP candidates (ICE-TCP, RFC 6544). */
+  tcp?: boolean;
 }
 
 /** VP8 96 as the test clients offer it (NACK, PLI, FIR). */
@@ -170,6 +172,7 @@ export class Publisher {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      ...(options.tcp ? { iceUseTcp: true, iceTcpPassive: false } : {}),
       bundlePolicy: "max-bundle", // werift's default leaves the unbundled socket open on close
       codecs: { audio: [OPUS()], video: options.video ?? [VP8()] },
       debug: options.debug,
@@ -277,6 +280,7 @@ export class Player {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      ...(options.tcp ? { iceUseTcp: true, iceTcpPassive: false } : {}),
       bundlePolicy: "max-bundle", // werift's default leaves the unbundled socket open on close
       codecs: { audio: [OPUS()], video: options.video ?? [VP8()] },
       debug: options.debug,

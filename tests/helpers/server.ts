@@ -29,7 +29,9 @@ export async function testServer(
   const vars: Record<string, string> = {
     PORT: "0",
     HOST: "127.0.0.1",
-    UDP_PORT: "0", // tests run servers side by side: each its own shared media port
+    // tests run servers side by side: each its own shared media ports (unless a test asks for
+    // a port per session)
+    ...(env.UDP_PORT_MIN === undefined ? { UDP_PORT: "0" } : {}),
     TCP_PORT: "0",
     JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: "silent",

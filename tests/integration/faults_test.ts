@@ -58,7 +58,11 @@ Deno.test("peers that vanish without DELETE are ended after SESSION_TIMEOUT; liv
 });
 
 Deno.test("a used-up UDP port range answers 503, not a broken 201", async () => {
-  const server = await testServer({ UDP_PORT_MIN: "43000", UDP_PORT_MAX: "43001" });
+  const server = await testServer({
+    UDP_PORT_MIN: "43000",
+    UDP_PORT_MAX: "43001",
+    ICE_TRANSPORTS: "udp", // TCP candidates would still make a 201
+  });
   try {
     const host = await server.token("host", "ports");
     await call(`${server.url}/rooms/ports`, host, { method: "PUT" }).then((r) => r.body?.cancel());

@@ -36,7 +36,7 @@ async function publish(env: Record<string, string>) {
         stunServers.push((t.connection as unknown as { stunServer?: unknown }).stunServer);
       }
     }
-    return { candidates, ms, links: res.headers.get("Link") };
+    return { candidates, ms, links: res.headers.get("Link"), answer };
   } finally {
     await server.shutdown();
   }
@@ -50,10 +50,15 @@ function interfaceAddresses(): string[] {
     .map((i) => i.address);
 }
 
-Deno.test("default: one UDP host candidate per IPv4 interface, no STUN, answered at once", async () => {
+Deno.test("default: a UDP and a passive TCP host candidate per IPv4 interface, one port each, no STUN, answered at once", async () => {
   const { candidates, ms, links } = await publish({ ICE_LOOPBACK: "false" });
-  assert.deepEqual(candidates.map((c) => c.address).sort(), interfaceAddresses().sort());
-  assert.ok(candidates.every((c) => c.type === "host" && c.transport.toLowerCase() === "udp"));
+  const udp = candidates.filter((c) => c.transport.toLowerCase() === "udp");
+  const tcp = candidates.filter((c) => c.transport.toLowerCase() === "tcp");
+  assert.deepEqual(udp.map((c) => c.address).sort(), interfaceAddresses().sort());
+  assert.deepEqual(tcp.map((c) => c.address).sort(), interfaceAddresses().sort());
+  assert.equal(new Set(udp.map((c) => c.port)).size, 1, "one shared UDP port");
+  assert.equal(new Set(tcp.map((c) => c.port)).size, 1, "one TCP port");
+  assert.ok(candidates.every((c) => c.type === "host"));
   assert.equal(links, null, "no ICE servers, no Link header");
   assert.ok(stunServers.length > 0);
   assert.deepEqual(stunServers.filter((s) => s !== undefined), [], "no fallback STUN server");
@@ -72,13 +77,32 @@ Deno.test("ANNOUNCED_IPS replaces every host address (NAT 1:1)", async () => {
   });
   const addresses = new Set(candidates.map((c) => c.address));
   assert.deepEqual([...addresses].sort(), ["198.51.100.4", "203.0.113.7"]);
-  assert.equal(candidates.length, 2 * interfaceAddresses().length);
+  // both announced addresses, for UDP and for TCP, per local address
+  assert.equal(candidates.length, 2 * 2 * interfaceAddresses().length);
+  for (const transport of ["udp", "tcp"]) {
+    assert.equal(candidates.filter((c) => c.transport.toLowerCase() === transport).length, 2);
+  }
 });
 
-Deno.test("UDP_PORT_MIN/MAX bound the media ports", async () => {
+Deno.test("UDP_PORT_MIN/MAX bound the media ports (a port per session)", async () => {
   const { candidates } = await publish({ UDP_PORT_MIN: "41000", UDP_PORT_MAX: "41099" });
+  const udp = candidates.filter((c) => c.transport.toLowerCase() === "udp");
+  assert.ok(udp.length > 0);
+  for (const c of udp) assert.ok(c.port >= 41000 && c.port <= 41099, `port ${c.port}`);
+});
+
+Deno.test("ICE_TRANSPORTS=udp: no TCP candidates, and the server is a full ICE agent again", async () => {
+  const { candidates, answer } = await publish({ ICE_TRANSPORTS: "udp" });
   assert.ok(candidates.length > 0);
-  for (const c of candidates) assert.ok(c.port >= 41000 && c.port <= 41099, `port ${c.port}`);
+  assert.ok(candidates.every((c) => c.transport.toLowerCase() === "udp"));
+  assert.doesNotMatch(answer, /a=ice-lite/);
+});
+
+Deno.test("with TCP candidates the answer is ICE-lite, once, at session level", async () => {
+  const { answer } = await publish({});
+  const session = answer.split(/\r?\nm=/)[0];
+  assert.match(session, /^a=ice-lite\r?$/m);
+  assert.equal(answer.match(/a=ice-lite/g)?.length, 1);
 });
 
 Deno.test("STUN and TURN servers that never answer delay the answer by at most ICE_GATHER_TIMEOUT", async () => {

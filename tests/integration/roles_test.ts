@@ -384,6 +384,7 @@ Deno.test("a POST that fails after admission gives its place back", async () => 
   const server = await testServer({
     UDP_PORT_MIN: "43020",
     UDP_PORT_MAX: "43021",
+    ICE_TRANSPORTS: "udp", // TCP candidates would still make a 201
     MAX_SESSIONS: "3",
     SESSION_TIMEOUT: "60",
   });

@@ -1,7 +1,8 @@
 /**
  * The native libraries of the fast egress path, opened once through `Deno.dlopen`: libc
  * (`sendmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)` to
- * see whether a publisher's socket has more datagrams waiting) and OpenSSL's libcrypto (AES-GCM, AES-CTR
+ * see whether a publisher's socket has more datagrams waiting, `setsockopt` for the kernel
+ * buffers of the shared media port) and OpenSSL's libcrypto (AES-GCM, AES-CTR
  * and HMAC-SHA1 contexts kept per SRTP stream). Both ship with every Debian / Ubuntu
  * (`libc6`, `libssl3`). When they cannot be opened — not Linux, no `--allow-ffi`, no
  * `libcrypto.so.3` — {@link openNative} says why and the server keeps werift's own path.
@@ -13,6 +14,7 @@ const LIBC = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
 } as const;

@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { Connection, RTCDtlsTransport, RTCRtpSender, SrtpSession, UdpTransport } from "werift";
+import {
+  Connection,
+  RTCDtlsTransport,
+  RTCRtpSender,
+  SrtpSession,
+  StunProtocol,
+  TcpPassiveProtocol,
+  UdpTransport,
+} from "werift";
 import project from "../../../deno.json" with { type: "json" };
 import { ConfigError } from "../../config.ts";
 import { SENDER_MEMBERS } from "./internals.ts";
@@ -22,7 +30,11 @@ const PROTOTYPE_METHODS: [string, object, string[]][] = [
   ["Connection", Connection.prototype, [
     "getCandidatePromises", // patches.ts: bounded gathering
     "applyStunTurnServersFromOptions", // patches.ts: no default STUN server
+    "ensureProtocol", // shared-transport.ts: a shared port's protocol joins the connection
+    "pairLocalProtocol",
   ]],
+  ["StunProtocol", StunProtocol.prototype, ["datagramReceived"]], // fed by the UDP mux
+  ["TcpPassiveProtocol", TcpPassiveProtocol.prototype, ["registerSocket"]], // fed by the TCP mux
   ["UdpTransport", UdpTransport.prototype, ["init"]], // patches.ts: small receive buffers
   ["RTCDtlsTransport", RTCDtlsTransport.prototype, ["start", "sendRtp"]], // repeated flight 4
   ["RTCRtpSender", RTCRtpSender.prototype, ["handleRtcpPacket", "replaceRTP", "sendRtp"]],
@@ -36,6 +48,9 @@ const CONNECTION_FIELDS = [
   "onData",
   "options",
   "stunServer",
+  "generation", // shared-transport.ts: candidates and credentials of the shared ports
+  "localUsername",
+  "localPassword",
 ];
 /** Session keys read from an SRTP context (egress.ts) and an SRTCP cipher (srtcp.ts). */
 const CONTEXT_FIELDS = ["srtpSessionKey", "srtpSessionSalt", "srtpSessionAuthTag"];
@@ -67,6 +82,7 @@ export function weriftMismatches(
   try {
     missing("RTCRtpSender", new RTCRtpSender("video"), SENDER_MEMBERS);
     missing("Connection", new Connection(true, {}), CONNECTION_FIELDS);
+    missing("StunProtocol", new StunProtocol(), ["transport", "localIp", "localCandidate"]);
     const key = new Uint8Array(16);
     const salt = new Uint8Array(14);
     const keys = { localMasterKey: key, localMasterSalt: salt };

@@ -182,6 +182,9 @@ export function guardDatagrams(c: ListenedConnection): void {
     return c.checkList.some((pair) => pair.state === SUCCEEDED && same(pair.remoteAddr));
   };
   for (const protocol of c.protocols) {
+    // TCP protocols have no datagram input: a TCP connection reaches a session only after an
+    // authenticated Binding request (transport/tcp-mux.ts)
+    if (typeof protocol.datagramReceived !== "function") continue;
     const original = protocol.datagramReceived.bind(protocol);
     protocol.datagramReceived = (data, addr) => {
       const first = data[0];

@@ -1,0 +1,98 @@
+/**
+ * The server's media ports, opened once at start: the shared UDP port (`UDP_PORT`, one socket
+ * per local IPv4 address) and the ICE-TCP port (`TCP_PORT`), as `ICE_TRANSPORTS` asks. Their
+ * host candidates carry the machine's IPv4 addresses (and loopback when asked, or when the
+ * machine has no other).
+ *
+ * @module
+ */
+import os from "node:os";
+import { UdpMux } from "./udp-mux.ts";
+import { TcpMux } from "./tcp-mux.ts";
+import { openNative } from "../native/libs.ts";
+
+/** What to open. */
+export interface MediaPortsOptions {
+  /** The shared UDP port (0: any free one); undefined: no shared UDP port. */
+  udpPort?: number;
+  /** The ICE-TCP port (0: any free one); undefined: no ICE-TCP. */
+  tcpPort?: number;
+  /** Also offer 127.0.0.1 (tests, one machine). */
+  loopback: boolean;
+}
+
+/** The opened ports. */
+export interface MediaPorts {
+  /** The shared UDP sockets, when opened. */
+  udpMux?: UdpMux;
+  /** The ICE-TCP listener and its candidates' addresses, when opened. */
+  tcp?: { mux: TcpMux; addresses: string[] };
+  /** The addresses of the host candidates. */
+  addresses: string[];
+  /** Closes what was opened. */
+  close(): Promise<void>;
+}
+
+/** A port that could not be opened: which one, and the system's reason. */
+export class MediaPortError extends Error {
+  /**
+   * @param transport "UDP" or "TCP"
+   * @param port the port asked for
+   * @param code the system's error code (EADDRINUSE, EACCES, …)
+   */
+  constructor(readonly transport: "UDP" | "TCP", readonly port: number, readonly code: string) {
+    super(`${transport} port ${port}: ${code}`);
+    this.name = "MediaPortError";
+  }
+}
+
+/**
+ * The machine's IPv4 addresses for host candidates: every non-internal, non-link-local one,
+ * plus 127.0.0.1 when `loopback` is asked or there is no other.
+ */
+export function hostAddresses(loopback: boolean): string[] {
+  const found: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const info of list ?? []) {
+      if (info.family !== "IPv4" || info.internal || info.address.startsWith("169.254.")) continue;
+      if (!found.includes(info.address)) found.push(info.address);
+    }
+  }
+  if (loopback || found.length === 0) found.push("127.0.0.1");
+  return found;
+}
+
+/** Opens the ports of `options`; throws a {@link MediaPortError} for the first that fails. */
+export async function openMediaPorts(options: MediaPortsOptions): Promise<MediaPorts> {
+  const addresses = hostAddresses(options.loopback);
+  let udpMux: UdpMux | undefined;
+  if (options.udpPort !== undefined) {
+    try {
+      const native = openNative();
+      udpMux = await UdpMux.open(addresses, options.udpPort, native.ok ? native.libc : undefined);
+    } catch (e) {
+      throw new MediaPortError("UDP", options.udpPort, codeOf(e));
+    }
+  }
+  let tcp: MediaPorts["tcp"];
+  if (options.tcpPort !== undefined) {
+    try {
+      tcp = { mux: await TcpMux.open(options.tcpPort), addresses };
+    } catch (e) {
+      await udpMux?.close();
+      throw new MediaPortError("TCP", options.tcpPort, codeOf(e));
+    }
+  }
+  return {
+    udpMux,
+    tcp,
+    addresses,
+    async close() {
+      await Promise.all([udpMux?.close(), tcp?.mux.close()]);
+    },
+  };
+}
+
+function codeOf(e: unknown): string {
+  return (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
+}

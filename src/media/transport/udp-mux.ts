@@ -1,0 +1,314 @@
+/**
+ * One UDP port for every session (`UDP_PORT`): a socket per local IPv4 address, all on the same
+ * port (as Pion's `MultiUDPMux` and LiveKit do: a reply leaves from the address the client
+ * sent to, which one socket on `0.0.0.0` cannot promise on a machine with several addresses),
+ * and a demultiplexer that hands each datagram to its session.
+ *
+ * Routing, as mediasoup's `WebRtcServer` and Pion's `UDPMuxDefault` do it: a STUN Binding
+ * request goes to the session whose local ufrag its USERNAME names, and only when its
+ * MESSAGE-INTEGRITY is right for that session's password; that request also routes the
+ * sender's address (socket and remote 5-tuple) to the session. Every other datagram (DTLS,
+ * SRTP, SRTCP, STUN responses) goes by that route. A session's own sends add a route only where
+ * none exists (its ICE checks towards the client's candidates), so an offer that lists another
+ * client's address cannot take that client's route. Anything else is dropped and counted:
+ * garbage, unknown ufrags, bad integrity, unknown addresses.
+ *
+ * The sessions see a {@link MuxTransport} per socket, shaped like the transport werift's STUN
+ * protocol reads (werift/shared-transport.ts attaches them). A session's routes and ufrags go
+ * when it closes.
+ *
+ * @module
+ */
+import dgram from "node:dgram";
+import { hasIntegrity, isStun, requestUfrag } from "./stun.ts";
+import type { Libc } from "../native/libs.ts";
+import { descriptorOfUdpSocket } from "../native/udp-socket.ts";
+
+/**
+ * Kernel buffers asked for each shared socket (`SO_RCVBUF`, `SO_SNDBUF`; the kernel caps them
+ * at `net.core.rmem_max` / `wmem_max`): every session's datagrams queue in one socket now, and
+ * the default (208 KiB, ≈ 90 full-size datagrams) would drop a publisher's keyframe burst that
+ * arrives while the fan-out of the previous one runs.
+ */
+export const KERNEL_BUFFER_BYTES = 8 * 1024 * 1024;
+/**
+ * What Deno's `node:dgram` allocates to read each datagram is its "receive buffer size" (see
+ * werift/patches.ts, `smallReceiveBuffers`): 8 KiB (4 KiB asked, doubled on Linux) holds any
+ * datagram of a WebRTC client; the kernel buffer is set through libc instead.
+ */
+const READ_ALLOCATION_ASKED = 4096;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+
+const RESOLVED = Promise.resolve();
+
+/** Counters of the demultiplexer (served by `/metrics`). */
+export interface MuxStats {
+  /** Datagrams handed to a session. */
+  routed: number;
+  /** Datagrams dropped: not for any session (unknown ufrag or address, bad integrity, garbage). */
+  unroutable: number;
+}
+
+/** One bound socket of the mux. */
+interface Shared {
+  socket: dgram.Socket;
+  address: string;
+  /** `ip:port` of a remote → the session it belongs to. */
+  routes: Map<string, MuxEndpoint>;
+}
+
+/** The shared UDP sockets of a server and their routing tables. */
+export class UdpMux {
+  readonly #sockets: Shared[];
+  readonly #ufrags = new Map<string, { endpoint: MuxEndpoint; password: string }>();
+  readonly #endpoints = new Set<MuxEndpoint>();
+  /** The counters. */
+  readonly stats: MuxStats = { routed: 0, unroutable: 0 };
+  /** The shared port. */
+  readonly port: number;
+
+  private constructor(sockets: Shared[], port: number) {
+    this.#sockets = sockets;
+    this.port = port;
+    for (const shared of sockets) {
+      shared.socket.on("message", (data, info) => this.#receive(shared, data, info));
+      shared.socket.on("error", () => {}); // ICMP errors of sends: the session's consent decides
+    }
+  }
+
+  /**
+   * Binds `port` (0: one the system picks, then the same on every address) on each of
+   * `addresses`; throws the socket error (EADDRINUSE, EADDRNOTAVAIL) of the first that fails.
+   */
+  static async open(addresses: string[], port: number, libc?: Libc): Promise<UdpMux> {
+    for (let attempt = 0;; attempt++) {
+      const sockets: Shared[] = [];
+      let chosen = port;
+      try {
+        for (const address of addresses) {
+          const socket = await bind(address, chosen);
+          sockets.push({ socket, address, routes: new Map() });
+          chosen = socket.address().port;
+          if (libc) kernelBuffers(libc, address, chosen);
+        }
+        return new UdpMux(sockets, chosen);
+      } catch (e) {
+        for (const s of sockets) s.socket.close();
+        // a port the system picked for the first address may be taken on another: pick again
+        if (port !== 0 || attempt >= 5 || (e as { code?: string }).code !== "EADDRINUSE") throw e;
+      }
+    }
+  }
+
+  /** The local addresses the sockets are bound to (the host candidates' addresses). */
+  get addresses(): string[] {
+    return this.#sockets.map((s) => s.address);
+  }
+
+  /** The sockets, for a one-off exchange at start (the STUN server query). */
+  get sockets(): { address: string; socket: dgram.Socket }[] {
+    return this.#sockets.map(({ address, socket }) => ({ address, socket }));
+  }
+
+  /** Sessions with routes now (for tests and `/metrics`). */
+  get sessions(): number {
+    return this.#endpoints.size;
+  }
+
+  /** Routes held now, all sockets together (for tests: zero once every session ended). */
+  get routeCount(): number {
+    return this.#sockets.reduce((n, s) => n + s.routes.size, 0) + this.#ufrags.size;
+  }
+
+  /** A new session's place on the mux: one transport per socket. */
+  endpoint(): MuxEndpoint {
+    const endpoint = new MuxEndpoint(this, this.#sockets);
+    this.#endpoints.add(endpoint);
+    return endpoint;
+  }
+
+  /** Closes every socket (the sessions are closed before). */
+  async close(): Promise<void> {
+    for (const endpoint of [...this.#endpoints]) endpoint.close();
+    await Promise.all(
+      this.#sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))),
+    );
+  }
+
+  /** @internal registers a session's ufrag and password. */
+  register(endpoint: MuxEndpoint, ufrag: string, password: string): void {
+    const owner = this.#ufrags.get(ufrag)?.endpoint;
+    if (owner && owner !== endpoint) return; // 4 random characters: a clash keeps the first
+    this.#ufrags.set(ufrag, { endpoint, password });
+  }
+
+  /** @internal a session sent to `key` on `shared`: route the replies if nobody else has it. */
+  learn(shared: Shared, key: string, endpoint: MuxEndpoint): void {
+    if (!shared.routes.has(key)) shared.routes.set(key, endpoint);
+  }
+
+  /** @internal removes everything of a closed session. */
+  forget(endpoint: MuxEndpoint): void {
+    if (!this.#endpoints.delete(endpoint)) return;
+    for (const [ufrag, entry] of this.#ufrags) {
+      if (entry.endpoint === endpoint) this.#ufrags.delete(ufrag);
+    }
+    for (const shared of this.#sockets) {
+      for (const [key, owner] of shared.routes) if (owner === endpoint) shared.routes.delete(key);
+    }
+  }
+
+  #receive(shared: Shared, data: Uint8Array, info: dgram.RemoteInfo): void {
+    const key = `${info.address}:${info.port}`;
+    let endpoint: MuxEndpoint | undefined;
+    if (data.length >= 20 && data[0] <= 3 && isStun(data)) {
+      const ufrag = requestUfrag(data);
+      if (ufrag !== undefined) {
+        const entry = this.#ufrags.get(ufrag);
+        if (!entry || !hasIntegrity(data, entry.password)) {
+          this.stats.unroutable++;
+          return;
+        }
+        endpoint = entry.endpoint;
+        shared.routes.set(key, endpoint); // the client is here now (a new port after a NAT rebind)
+      }
+    }
+    endpoint ??= shared.routes.get(key);
+    const transport = endpoint?.transportOn(shared);
+    if (!transport) {
+      this.stats.unroutable++;
+      return;
+    }
+    this.stats.routed++;
+    transport.deliver(data, [info.address, info.port]);
+  }
+}
+
+function bind(address: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket("udp4");
+    socket.once("error", (e) => {
+      socket.close();
+      reject(e);
+    });
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.removeAllListeners("error");
+      socket.setRecvBufferSize(READ_ALLOCATION_ASKED);
+      resolve(socket);
+    });
+  });
+}
+
+/** Sets the kernel buffers of the socket bound to `address:port` (best effort). */
+function kernelBuffers(libc: Libc, address: string, port: number): void {
+  const fd = descriptorOfUdpSocket(libc, address, port, new Map());
+  if (fd === undefined) return;
+  const size = new Uint8Array(new Int32Array([KERNEL_BUFFER_BYTES]).buffer);
+  libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+  libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, size, 4);
+}
+
+/** One session's routes on the mux and its transports (one per shared socket). */
+export class MuxEndpoint {
+  readonly #mux: UdpMux;
+  readonly #transports = new Map<Shared, MuxTransport>();
+  #closed = false;
+
+  /** @internal created by {@link UdpMux.endpoint}. */
+  constructor(mux: UdpMux, sockets: Shared[]) {
+    this.#mux = mux;
+    for (const shared of sockets) this.#transports.set(shared, new MuxTransport(mux, shared, this));
+  }
+
+  /** The session's transports, one per local address. */
+  get transports(): MuxTransport[] {
+    return [...this.#transports.values()];
+  }
+
+  /** Routes Binding requests for `ufrag` (checked against `password`) to this session. */
+  register(ufrag: string, password: string): void {
+    if (!this.#closed) this.#mux.register(this, ufrag, password);
+  }
+
+  /** @internal the transport on `shared`. */
+  transportOn(shared: Shared): MuxTransport | undefined {
+    return this.#closed ? undefined : this.#transports.get(shared);
+  }
+
+  /** Removes the session's routes; its transports send nothing more. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#transports.values()) t.closed = true;
+    this.#mux.forget(this);
+  }
+}
+
+/**
+ * A session's view of one shared socket, with the members werift's `StunProtocol` and the
+ * native paths read from a transport (`type`, `send`, `onData`, `closed`, `address`,
+ * `addressFamily`, `socket.address()`, `close`).
+ */
+export class MuxTransport {
+  /** werift's transport type. */
+  readonly type = "udp";
+  /** IPv4. */
+  readonly addressFamily = 4;
+  /** Set when the session ended. */
+  closed = false;
+  /** Where werift's protocol takes the datagrams routed to this session. */
+  onData: (data: Uint8Array, addr: [string, number]) => void = () => {};
+  readonly #mux: UdpMux;
+  readonly #shared: Shared;
+  readonly #endpoint: MuxEndpoint;
+  #lastKey = "";
+
+  /** @internal created by {@link MuxEndpoint}. */
+  constructor(mux: UdpMux, shared: Shared, endpoint: MuxEndpoint) {
+    this.#mux = mux;
+    this.#shared = shared;
+    this.#endpoint = endpoint;
+  }
+
+  /** The shared socket (the native egress path finds its descriptor by its address). */
+  get socket(): { address(): { address: string; port: number } } {
+    return this.#shared.socket;
+  }
+
+  /** The bound address and port. */
+  get address(): { address: string; port: number } {
+    return this.#shared.socket.address();
+  }
+
+  /** The local address this transport receives on. */
+  get localAddress(): string {
+    return this.#shared.address;
+  }
+
+  /** Sends a datagram to `addr` from the shared socket (no callback: as werift's own transport). */
+  send(data: Uint8Array, addr: [string, number]): Promise<void> {
+    if (this.closed) return RESOLVED;
+    const key = `${addr[0]}:${addr[1]}`;
+    if (key !== this.#lastKey) {
+      this.#lastKey = key;
+      this.#mux.learn(this.#shared, key, this.#endpoint);
+    }
+    this.#shared.socket.send(data, addr[1], addr[0]);
+    return RESOLVED;
+  }
+
+  /** @internal a datagram routed to this session. */
+  deliver(data: Uint8Array, addr: [string, number]): void {
+    try {
+      this.onData(data, addr);
+    } catch { /* a session's parse error stays in that session */ }
+  }
+
+  /** werift closes its protocols' transports when the connection closes: ends the session's routes. */
+  close(): Promise<void> {
+    this.#endpoint.close();
+    return Promise.resolve();
+  }
+}
