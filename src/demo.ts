@@ -23,6 +23,8 @@ export interface Listener {
   host: string;
   /** The port it listens on. */
   port: number;
+  /** Whether it serves HTTPS (`TLS_CERT_FILE`): the URLs say `https://`. */
+  tls?: boolean;
 }
 
 /** Whether `host` is a loopback address or name. */
@@ -36,8 +38,11 @@ export function isWildcardHost(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "[::]";
 }
 
-function urlOf(address: string, port: number): string {
-  return address.includes(":") ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+function urlOf(address: string, port: number, tls = false): string {
+  const scheme = tls ? "https" : "http";
+  return address.includes(":")
+    ? `${scheme}://[${address}]:${port}`
+    : `${scheme}://${address}:${port}`;
 }
 
 /**
@@ -46,14 +51,14 @@ function urlOf(address: string, port: number): string {
  * addresses left out (they need a zone). Otherwise the one address itself.
  */
 export function listenUrls(listener: Listener, interfaces: InterfaceAddress[]): string[] {
-  const { host, port } = listener;
-  if (!isWildcardHost(host)) return [urlOf(host === "localhost" ? "127.0.0.1" : host, port)];
-  const urls = [urlOf("127.0.0.1", port)];
+  const { host, port, tls } = listener;
+  if (!isWildcardHost(host)) return [urlOf(host === "localhost" ? "127.0.0.1" : host, port, tls)];
+  const urls = [urlOf("127.0.0.1", port, tls)];
   const families = host === "0.0.0.0" ? ["IPv4"] : ["IPv4", "IPv6"];
   for (const i of interfaces) {
     if (!families.includes(i.family) || isLoopbackHost(i.address)) continue;
     if (/^fe80:/i.test(i.address)) continue;
-    const url = urlOf(i.address, port);
+    const url = urlOf(i.address, port, tls);
     if (!urls.includes(url)) urls.push(url);
   }
   return urls;
@@ -83,7 +88,9 @@ export function startBanner(listener: Listener, interfaces: InterfaceAddress[]):
     lines.push(`Open the pages on this machine: ${urls[0]}/`);
     lines.push(
       `  (only this machine can reach it; HOST=0.0.0.0 npx -y deno task start opens it to phones`,
-      `  and other machines — a phone's camera also needs HTTPS, see the README's "Pages")`,
+      listener.tls
+        ? `  and other machines)`
+        : `  and other machines — a phone's camera also needs HTTPS, see the README's "HTTPS")`,
     );
   } else {
     lines.push(`Open the pages at ${urls[0]}/`);
@@ -126,7 +133,9 @@ Viewer link:  ${url}/watch.html?room=${room}&token=${demo.viewerToken}
 OBS:     Settings → Stream → Service "WHIP"
          Server       ${url}/whip/${room}
          Bearer Token ${demo.hostToken}
-Publish with curl (from the project folder: a sample offer; the answer comes back):
+Publish with curl (from the project folder: a sample offer; the answer comes back)${
+    listener.tls ? ",\n  with -k added if the certificate is self-signed" : ""
+  }:
   curl -i -X POST ${url}/whip/${room} -H "Authorization: Bearer ${demo.hostToken}" \\
        -H "Content-Type: application/sdp" --data-binary @tests/fixtures/obs-style-publish.sdp
 Play with curl (server-offer mode: an empty POST returns the server's offer):

@@ -33,7 +33,8 @@ try {
 }
 console.log(`SFU listening on ${server.url}`);
 console.log(describeSendPath(server.sendPath));
-const listener = { host: config.host, port: Number(new URL(server.url).port) };
+const { port, protocol } = new URL(server.url);
+const listener = { host: config.host, port: Number(port), tls: protocol === "https:" };
 const interfaces = machineInterfaces();
 if (server.demo) console.log(demoBanner(listener, interfaces, server.demo, config.jwtSecret!));
 console.log(startBanner(listener, interfaces));

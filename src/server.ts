@@ -18,7 +18,7 @@ import { assertWerift } from "./media/werift/check.ts";
 import { decideSendPath, type SendPath } from "./media/send-path.ts";
 import { EgressScheduler } from "./media/egress-scheduler.ts";
 import { MediaPortError, type MediaPorts, openMediaPorts } from "./media/transport/ports.ts";
-import { type HttpListener, listenHttp } from "./http/listener.ts";
+import { type HttpListener, listenHttp, type TlsPem, tlsProblem } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
 import { nofileLimit } from "./os/rlimit.ts";
@@ -39,7 +39,7 @@ export interface Demo {
 
 /** A started server. */
 export interface Server {
-  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  /** Base URL, e.g. `http://127.0.0.1:8080` (`https://` with `TLS_CERT_FILE`). */
   url: string;
   /** The configuration it runs with. */
   config: Config;
@@ -189,6 +189,9 @@ export async function startServer(
   });
   let http: HttpListener;
   try {
+    const tls = config.tlsCertFile && config.tlsKeyFile
+      ? await readTls(config.tlsCertFile, config.tlsKeyFile)
+      : undefined;
     await resolvesOrThrow(config.host);
     http = await listenHttp({
       port: config.port,
@@ -198,6 +201,7 @@ export async function startServer(
       requestTimeoutMs: config.httpRequestTimeout * 1000,
       idleTimeoutMs: config.httpIdleTimeout * 1000,
       log,
+      tls,
     }, (request, info) => app.fetch(request, info));
   } catch (e) {
     await rooms.closeAll();
@@ -211,7 +215,7 @@ export async function startServer(
   options.onListen?.(addr);
   const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${config.tlsCertFile ? "https" : "http"}://${host}:${addr.port}`,
     config,
     sendPath,
     ports,
@@ -318,6 +322,41 @@ async function readJwks(path: string): Promise<{ keys: unknown[] }> {
   } catch {
     throw new ConfigError(`JWT_JWKS_FILE: ${path} is not JSON (a JWKS: {"keys": [...]}).`);
   }
+}
+
+/** Reads and checks the HTTPS certificate and key, with start-up errors that name the variable. */
+async function readTls(certFile: string, keyFile: string): Promise<TlsPem> {
+  const read = async (path: string, variable: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      throw new ConfigError(`${variable}: cannot read ${path}: ${readProblem(e, path)}`);
+    }
+  };
+  const tls = {
+    cert: await read(certFile, "TLS_CERT_FILE"),
+    key: await read(keyFile, "TLS_KEY_FILE"),
+  };
+  const problem = tlsProblem(tls);
+  if (problem === "cert") {
+    throw new ConfigError(
+      `TLS_CERT_FILE: ${certFile} is not a PEM certificate (a file that begins with ` +
+        `-----BEGIN CERTIFICATE-----).`,
+    );
+  }
+  if (problem === "key") {
+    throw new ConfigError(
+      `TLS_KEY_FILE: ${keyFile} is not an unencrypted PEM private key (a file that begins with ` +
+        `-----BEGIN PRIVATE KEY-----, or EC or RSA PRIVATE KEY).`,
+    );
+  }
+  if (problem === "mismatch") {
+    throw new ConfigError(
+      `TLS_KEY_FILE: ${keyFile} is not the private key of the certificate in TLS_CERT_FILE ` +
+        `(${certFile}): give the key the certificate was made with.`,
+    );
+  }
+  return tls;
 }
 
 /** Why a configured file cannot be read, in words (no error class names, no stack). */

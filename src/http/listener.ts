@@ -14,9 +14,20 @@
  * Past {@link HttpListenerOptions.maxConnections} a new connection is closed at once (and
  * counted); the connections already open are served as before.
  *
+ * With {@link HttpListenerOptions.tls} it serves HTTPS (HTTP/1.1) through `node:https`, which takes
+ * the same options and events as `node:http`: the timeouts, the connection cap (counted on the TCP
+ * connection, before the handshake) and the watchdog are the same. Not `node:http2`'s
+ * `createSecureServer({ allowHTTP1: true })`, although it served our requests and event streams
+ * under Deno 2.9.6: it has no `headersTimeout` or `requestTimeout` (measured: a TLS connection
+ * that sent half a request line stayed open 30 s and more, where `node:https` closed it after
+ * `headersTimeout`). Deno's `node:tls` does not check the PEM either (a garbage certificate or the
+ * key of another certificate listens, then fails every handshake): {@link tlsProblem} does, first.
+ *
  * @module
  */
 import http from "node:http";
+import https from "node:https";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.ts";
@@ -43,6 +54,42 @@ export interface HttpListenerOptions {
   idleTimeoutMs: number;
   /** Where refusals and listener errors are logged. */
   log: Logger;
+  /** Certificate chain and private key: HTTPS instead of plain HTTP. */
+  tls?: TlsPem;
+}
+
+/** A certificate chain and its private key, PEM text. */
+export interface TlsPem {
+  /** The certificate, then any intermediates (`-----BEGIN CERTIFICATE-----`). */
+  cert: string;
+  /** Its unencrypted private key (PKCS#8, or EC / RSA). */
+  key: string;
+}
+
+/**
+ * What is wrong with a certificate and key, or undefined when they can serve HTTPS: `cert` (not a
+ * PEM certificate), `key` (not an unencrypted PEM private key) or `mismatch` (the key is not the
+ * certificate's).
+ */
+export function tlsProblem(tls: TlsPem): "cert" | "key" | "mismatch" | undefined {
+  let cert: X509Certificate;
+  try {
+    if (!tls.cert.includes("-----BEGIN CERTIFICATE-----")) return "cert";
+    cert = new X509Certificate(tls.cert);
+  } catch {
+    return "cert";
+  }
+  let key;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch {
+    return "key";
+  }
+  try {
+    return cert.checkPrivateKey(key) ? undefined : "mismatch";
+  } catch {
+    return "mismatch";
+  }
 }
 
 /** What the handler learns about the connection. */
@@ -96,7 +143,11 @@ export function listenHttp(
   options: HttpListenerOptions,
   handler: (request: Request, info: ConnectionInfo) => Response | Promise<Response>,
 ): Promise<HttpListener> {
-  const { log } = options;
+  const { log, tls } = options;
+  const problem = tls && tlsProblem(tls);
+  if (problem) {
+    return Promise.reject(new Error(`the TLS certificate or key is unusable: ${problem}`));
+  }
   const listener = getRequestListener((light, env) => {
     const socket = env.incoming.socket;
     // Deno's own Request (hono's body limit rebuilds it with the global constructor).
@@ -120,7 +171,7 @@ export function listenHttp(
     // own: werift, fetch and the rest of the process keep Deno's.
   }, { overrideGlobalObjects: false });
   const sockets = new Set<Socket>();
-  const servers = new Set<http.Server>();
+  const servers = new Set<Listening>();
   let refused = 0;
   let reopened = 0;
   let lastRefusalLog = 0;
@@ -128,7 +179,7 @@ export function listenHttp(
   let lastAccept = performance.now();
 
   const createServer = () => {
-    const server = http.createServer({
+    const settings: http.ServerOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: options.headersTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
@@ -141,7 +192,10 @@ export function listenHttp(
           Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 10),
         ),
       ),
-    }, listener);
+    };
+    const server: Listening = tls
+      ? https.createServer({ ...settings, cert: tls.cert, key: tls.key }, listener)
+      : http.createServer(settings, listener);
     server.on("connection", (socket: Socket) => {
       lastAccept = performance.now();
       if (sockets.size >= options.maxConnections) {
@@ -162,8 +216,9 @@ export function listenHttp(
     });
     // A request the parser refuses (garbage, headers over 32 KiB, too slow): a problem document
     // where the socket can still take one, never a throw.
+    // Not for a failed TLS handshake (plain http to the HTTPS port): nothing readable can be sent.
     server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
+      if (!socket.writable || error.code?.startsWith("ERR_SSL")) return socket.destroy();
       socket.end(clientErrorResponse(error.code));
     });
     servers.add(server);
@@ -172,7 +227,7 @@ export function listenHttp(
   };
 
   /** Listens on `port`; resolves with the bound address. */
-  const listen = (server: http.Server, port: number) =>
+  const listen = (server: Listening, port: number) =>
     new Promise<Deno.NetAddr>((resolve, reject) => {
       const onStartError = (error: Error & { code?: string }) => {
         servers.delete(server);
@@ -282,6 +337,9 @@ export function listenHttp(
     };
   })();
 }
+
+/** The listening server: `node:http`'s, or `node:https`'s with a certificate. */
+type Listening = http.Server | https.Server;
 
 /** Node's listen errors as the `Deno.errors` classes the start-up messages test for. */
 function denoError(error: Error & { code?: string }): Error {
