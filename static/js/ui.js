@@ -73,7 +73,7 @@ export function mediaUnavailable() {
       ? "This browser offers no camera or microphone access (navigator.mediaDevices is missing)."
       : `The browser gives the camera and microphone only to pages opened over HTTPS or from ` +
         `this machine's own address: this page was opened as ${location.origin}. Open it over ` +
-        `HTTPS, or as ${local} on the server's machine; the README's “Pages” section explains ` +
+        `HTTPS, or as ${local} on the server's machine; the README's “HTTPS” section explains ` +
         `how. Watching works without it.`,
   };
 }
