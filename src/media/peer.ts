@@ -15,10 +15,12 @@ import {
 } from "werift";
 import type { Codec } from "../sdp/offer.ts";
 import {
+  addReflexive,
   announceAddresses,
   dedupeCandidates,
   type IceParameters,
   iceParametersOf,
+  type Reflexive,
   replaceIceCredentials,
 } from "../sdp/candidates.ts";
 import { DomainError } from "../errors.ts";
@@ -44,6 +46,8 @@ export interface MediaOptions {
   udpMux?: UdpMux;
   /** No UDP candidates at all (ICE_TRANSPORTS=tcp). */
   udpOff?: boolean;
+  /** The shared UDP port's server-reflexive addresses (STUN, asked once at start). */
+  reflexive?: Reflexive[];
   /** The ICE-TCP listener and the addresses of its passive candidates (absent: no TCP). */
   tcp?: { mux: TcpMux; addresses: string[] };
   /** Answer as an ICE-lite agent (RFC 8445 §2.5; the server only answers checks). */
@@ -294,7 +298,9 @@ export class Peer {
       // werift answers without candidates when it could bind no socket (port range used up).
       throw new DomainError("unavailable", "no free UDP port for media", { retryAfter: 5 });
     }
-    return liftIceLite(announceAddresses(sdp, this.#options.announcedIps));
+    const { udpMux, reflexive = [], announcedIps } = this.#options;
+    const withReflexive = udpMux ? addReflexive(sdp, reflexive, udpMux.port) : sdp;
+    return liftIceLite(announceAddresses(withReflexive, announcedIps));
   }
 
   /** Follows the peer's liveness at the ICE layer (consent checks and media alike). */

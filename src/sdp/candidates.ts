@@ -81,3 +81,36 @@ export function dedupeCandidates(sdp: string): string {
     return true;
   }).join(eol);
 }
+
+/** A shared socket's address as a STUN server sees it (its server-reflexive address). */
+export interface Reflexive {
+  /** The local address of the socket. */
+  local: string;
+  /** The address and port the STUN server saw. */
+  mapped: [string, number];
+}
+
+/** RFC 8445 §5.1.2.1 priority of a server-reflexive candidate (type preference 100). */
+const SRFLX_PRIORITY = (100 << 24) + (65535 << 8) + 255;
+
+/**
+ * Adds a server-reflexive UDP candidate per entry of `reflexive` whose mapped address differs
+ * from its local one (a machine behind NAT) to every media section that has candidates, after
+ * its last one; `port` is the shared UDP port (the related port).
+ */
+export function addReflexive(sdp: string, reflexive: readonly Reflexive[], port: number): string {
+  const extra = reflexive.filter((r) => r.mapped[0] !== r.local).map((r, i) =>
+    `a=candidate:srflx${i} 1 udp ${SRFLX_PRIORITY - i} ${r.mapped[0]} ${r.mapped[1]} typ srflx ` +
+    `raddr ${r.local} rport ${port}`
+  );
+  if (extra.length === 0) return sdp;
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const lines = sdp.split(/\r?\n/);
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    out.push(lines[i]);
+    const next = lines[i + 1] ?? "";
+    if (lines[i].startsWith("a=candidate:") && !next.startsWith("a=candidate:")) out.push(...extra);
+  }
+  return out.join(eol);
+}

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
 import { call } from "../helpers/clients.ts";
 import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
 
 const offer = Deno.readTextFileSync(
   new URL("../fixtures/obs-style-publish.sdp", import.meta.url),
@@ -120,5 +121,45 @@ Deno.test("STUN and TURN servers that never answer delay the answer by at most I
     assert.match(links!, /username="user"; credential="pass"; credential-type="password"/);
   } finally {
     hole.close();
+  }
+});
+
+Deno.test("a STUN server in ICE_SERVERS gives the shared UDP port a server-reflexive candidate, asked once at start", async () => {
+  // A STUN server that reports every client at 203.0.113.9:50000 (as a NAT would map it).
+  const stun = dgram.createSocket("udp4");
+  let asked = 0;
+  stun.on("message", (m, from) => {
+    if (m.length < 20 || m.readUInt16BE(0) !== 0x0001) return;
+    asked++;
+    const r = Buffer.alloc(32);
+    r.writeUInt16BE(0x0101, 0);
+    r.writeUInt16BE(12, 2);
+    m.copy(r, 4, 4, 20); // magic cookie and transaction ID
+    r.writeUInt16BE(0x0020, 20); // XOR-MAPPED-ADDRESS
+    r.writeUInt16BE(8, 22);
+    r.writeUInt8(1, 25); // IPv4
+    r.writeUInt16BE(50000 ^ 0x2112, 26);
+    [203, 0, 113, 9].forEach((b, i) => r.writeUInt8(b ^ [0x21, 0x12, 0xa4, 0x42][i], 28 + i));
+    stun.send(r, from.port, from.address);
+  });
+  await new Promise<void>((resolve) => stun.bind(0, "127.0.0.1", resolve));
+  try {
+    const { candidates } = await publish({ ICE_SERVERS: `stun:127.0.0.1:${stun.address().port}` });
+    const srflx = candidates.filter((c) => c.type === "srflx");
+    assert.ok(srflx.length > 0, "server-reflexive candidates");
+    assert.ok(srflx.every((c) => c.address === "203.0.113.9" && c.port === 50000));
+    const before = asked;
+    await publish({ ICE_SERVERS: `stun:127.0.0.1:${stun.address().port}` });
+    assert.equal(
+      asked - before,
+      new Set(
+        candidates.filter((c) => c.type === "host" && c.transport.toLowerCase() === "udp").map((
+          c,
+        ) => c.address),
+      ).size,
+      "one query per shared socket at start, none per session",
+    );
+  } finally {
+    stun.close();
   }
 });

@@ -7,6 +7,8 @@
  * @module
  */
 import os from "node:os";
+import { lookup } from "node:dns/promises";
+import type { Reflexive } from "../../sdp/candidates.ts";
 import { UdpMux } from "./udp-mux.ts";
 import { TcpMux } from "./tcp-mux.ts";
 import { openNative } from "../native/libs.ts";
@@ -19,6 +21,13 @@ export interface MediaPortsOptions {
   tcpPort?: number;
   /** Also offer 127.0.0.1 (tests, one machine). */
   loopback: boolean;
+  /**
+   * STUN servers (`host`, `port`) asked once, in order until one answers, for the shared UDP
+   * port's public address; none: no server-reflexive candidates.
+   */
+  stunServers?: [string, number][];
+  /** How long a STUN server may take to answer, ms. */
+  stunTimeoutMs?: number;
 }
 
 /** The opened ports. */
@@ -29,6 +38,8 @@ export interface MediaPorts {
   tcp?: { mux: TcpMux; addresses: string[] };
   /** The addresses of the host candidates. */
   addresses: string[];
+  /** The shared UDP port's server-reflexive addresses (from the first STUN server that answered). */
+  reflexive: Reflexive[];
   /** Closes what was opened. */
   close(): Promise<void>;
 }
@@ -83,14 +94,32 @@ export async function openMediaPorts(options: MediaPortsOptions): Promise<MediaP
       throw new MediaPortError("TCP", options.tcpPort, codeOf(e));
     }
   }
+  const reflexive: Reflexive[] = [];
+  for (const [host, port] of udpMux ? options.stunServers ?? [] : []) {
+    const address = await resolve4(host);
+    if (!address) continue;
+    reflexive.push(...await udpMux!.reflexive([address, port], options.stunTimeoutMs ?? 2000));
+    if (reflexive.length > 0) break;
+  }
   return {
     udpMux,
     tcp,
     addresses,
+    reflexive,
     async close() {
       await Promise.all([udpMux?.close(), tcp?.mux.close()]);
     },
   };
+}
+
+/** The first IPv4 address of `host` (itself when it is one), or undefined. */
+async function resolve4(host: string): Promise<string | undefined> {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+  try {
+    return (await lookup(host, { family: 4 })).address;
+  } catch {
+    return undefined;
+  }
 }
 
 function codeOf(e: unknown): string {

@@ -20,7 +20,7 @@
  * @module
  */
 import dgram from "node:dgram";
-import { hasIntegrity, isStun, requestUfrag } from "./stun.ts";
+import { bindingRequest, hasIntegrity, isStun, mappedAddress, requestUfrag } from "./stun.ts";
 import type { Libc } from "../native/libs.ts";
 import { descriptorOfUdpSocket } from "../native/udp-socket.ts";
 
@@ -64,6 +64,8 @@ export class UdpMux {
   readonly #sockets: Shared[];
   readonly #ufrags = new Map<string, { endpoint: MuxEndpoint; password: string }>();
   readonly #endpoints = new Set<MuxEndpoint>();
+  /** STUN server queries waiting for their response, by transaction ID (hex). */
+  readonly #queries = new Map<string, (data: Uint8Array) => void>();
   /** The counters. */
   readonly stats: MuxStats = { routed: 0, unroutable: 0 };
   /** The shared port. */
@@ -160,10 +162,44 @@ export class UdpMux {
     }
   }
 
+  /**
+   * Asks the STUN server at `server` which address each shared socket has from outside (its
+   * server-reflexive address, RFC 8489 Binding), waiting `timeoutMs` at most; sockets without an
+   * answer are left out.
+   */
+  async reflexive(
+    server: [string, number],
+    timeoutMs: number,
+  ): Promise<{ local: string; mapped: [string, number] }[]> {
+    const asks = this.#sockets.map((shared) =>
+      new Promise<{ local: string; mapped: [string, number] } | undefined>((resolve) => {
+        const { bytes, transactionId } = bindingRequest();
+        const key = Array.from(transactionId, (b) => b.toString(16).padStart(2, "0")).join("");
+        const finish = (mapped?: [string, number]) => {
+          clearTimeout(timer);
+          this.#queries.delete(key);
+          resolve(mapped ? { local: shared.address, mapped } : undefined);
+        };
+        const timer = setTimeout(() => finish(), timeoutMs);
+        this.#queries.set(key, (data) => {
+          const mapped = mappedAddress(data, transactionId);
+          if (mapped) finish(mapped);
+        });
+        shared.socket.send(bytes, server[1], server[0]);
+      })
+    );
+    return (await Promise.all(asks)).filter((r) => r !== undefined);
+  }
+
   #receive(shared: Shared, data: Uint8Array, info: dgram.RemoteInfo): void {
     const key = `${info.address}:${info.port}`;
     let endpoint: MuxEndpoint | undefined;
     if (data.length >= 20 && data[0] <= 3 && isStun(data)) {
+      if (this.#queries.size > 0 && data[0] === 1) { // a response: to one of our queries?
+        const id = Array.from(data.subarray(8, 20), (b) => b.toString(16).padStart(2, "0"));
+        const query = this.#queries.get(id.join(""));
+        if (query) return query(data);
+      }
       const ufrag = requestUfrag(data);
       if (ufrag !== undefined) {
         const entry = this.#ufrags.get(ufrag);
