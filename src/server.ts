@@ -96,6 +96,7 @@ export async function startServer(
       udpMux: ports.udpMux,
       udpOff: !config.iceTransports.udp,
       tcp: ports.tcp,
+      reflexive: ports.reflexive,
       // lite when TCP candidates are offered: werift's full agent gives up at once on a check
       // list of passive TCP candidates only (docs/ARCHITECTURE.md, "Media ports")
       iceLite: ports.tcp !== undefined,
@@ -237,6 +238,14 @@ export async function startServer(
   };
 }
 
+/** `host` and port of each `stun:` entry of ICE_SERVERS (3478 when no port is given). */
+function stunServers(servers: Config["iceServers"]): [string, number][] {
+  return servers.filter((s) => s.url.startsWith("stun:")).map((s) => {
+    const m = /^stun:(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s.url);
+    return [m?.[1] ?? "", Number(m?.[2] ?? 3478)] as [string, number];
+  }).filter(([host]) => host !== "");
+}
+
 /** Opens the media ports the configuration asks for, or one sentence naming the variable. */
 async function openPorts(config: Config): Promise<MediaPorts> {
   try {
@@ -244,6 +253,9 @@ async function openPorts(config: Config): Promise<MediaPorts> {
       udpPort: config.iceTransports.udp ? config.udpPort : undefined,
       tcpPort: config.iceTransports.tcp ? config.tcpPort : undefined,
       loopback: config.iceLoopback,
+      // the shared port's public address, unless ANNOUNCED_IPS says it
+      stunServers: config.announcedIps.length > 0 ? [] : stunServers(config.iceServers),
+      stunTimeoutMs: config.iceGatherTimeout * 1000,
     });
   } catch (e) {
     if (!(e instanceof MediaPortError)) throw e;
