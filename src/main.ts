@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { demoBanner, machineInterfaces, startBanner } from "./demo.ts";
 import { describeSendPath } from "./media/send-path.ts";
+import { checkNetwork, networkBanner, networkFacts } from "./network-check.ts";
 
 /** A configuration error: its sentence on stderr, exit status 2, no stack trace. */
 function refuse(e: unknown): never {
@@ -33,6 +34,7 @@ try {
 }
 console.log(`SFU listening on ${server.url}`);
 console.log(describeSendPath(server.sendPath));
+console.log(networkBanner(checkNetwork(networkFacts(config, server.ports))));
 const { port, protocol } = new URL(server.url);
 const listener = { host: config.host, port: Number(port), tls: protocol === "https:" };
 const interfaces = machineInterfaces();

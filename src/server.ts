@@ -17,7 +17,12 @@ import type { MediaOptions } from "./media/peer.ts";
 import { assertWerift } from "./media/werift/check.ts";
 import { decideSendPath, type SendPath } from "./media/send-path.ts";
 import { EgressScheduler } from "./media/egress-scheduler.ts";
-import { MediaPortError, type MediaPorts, openMediaPorts } from "./media/transport/ports.ts";
+import {
+  MediaPortError,
+  type MediaPorts,
+  mediaPortStats,
+  openMediaPorts,
+} from "./media/transport/ports.ts";
 import { type HttpListener, listenHttp, type TlsPem, tlsProblem } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
@@ -178,6 +183,7 @@ export async function startServer(
     limits,
     streams,
     negotiations,
+    mediaPorts: () => mediaPortStats(ports),
   };
   const app = createApp(deps);
   // A reserve of descriptors for media and files stays out of the HTTP connection cap

@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { StreamSlots } from "./sse.ts";
 import type { NegotiationGate } from "./negotiations.ts";
+import type { MediaPortStats } from "../media/transport/ports.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -36,6 +37,8 @@ export interface AppDeps {
   streams: StreamSlots;
   /** Offers negotiated at once, per server and per client. */
   negotiations: NegotiationGate;
+  /** Counters of the shared media ports (for `/metrics`). */
+  mediaPorts: () => MediaPortStats;
   /** Demo links for the index page, in demo mode. */
   demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
 }

@@ -252,6 +252,15 @@ export class Peer {
     return ice;
   }
 
+  /** The transport of the selected candidate pair: "udp", "tcp", or undefined before one is. */
+  selectedTransport(): "udp" | "tcp" | undefined {
+    const transport = this.pc.iceTransports[0];
+    const pair = transport ? iceConnectionOf(transport).nominated : undefined;
+    const local = (pair as { localCandidate?: { transport?: string } } | undefined)?.localCandidate;
+    const name = local?.transport?.toLowerCase();
+    return name === "udp" || name === "tcp" ? name : undefined;
+  }
+
   /** True when the negotiated session has a media section with this mid. */
   hasMid(mid: string): boolean {
     return this.pc.getTransceivers().some((t) => t.mid === mid);

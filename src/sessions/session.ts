@@ -155,6 +155,15 @@ export class SessionStore {
     return counts;
   }
 
+  /** Number of live sessions by the transport of their selected ICE pair (none yet: connecting). */
+  transports(): { udp: number; tcp: number; connecting: number } {
+    const counts = { udp: 0, tcp: 0, connecting: 0 };
+    for (const s of this.#sessions.values()) {
+      counts[s.media.peer.selectedTransport() ?? "connecting"]++;
+    }
+    return counts;
+  }
+
   /** Every live session. */
   all(): Session[] {
     return [...this.#sessions.values()];

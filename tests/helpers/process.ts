@@ -54,6 +54,9 @@ export async function spawnServer(
     env: {
       PORT: "0",
       HOST: "127.0.0.1",
+      // media ports the system picks: servers of several tests may run at once
+      ...(env.UDP_PORT_MIN === undefined ? { UDP_PORT: "0" } : {}),
+      TCP_PORT: "0",
       JWT_SECRET: PROCESS_SECRET,
       LOG_LEVEL: "warn",
       ICE_LOOPBACK: "true",

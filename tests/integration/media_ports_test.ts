@@ -100,6 +100,7 @@ Deno.test("ICE over TCP: a publisher and a player with TCP candidates only, medi
     await sleep(500);
     assert.ok(player.videoLog.length > frames, "media keeps flowing over TCP");
     assert.equal(server.ports.tcp!.mux.stats.routed >= 2, true, "both connections routed");
+    assert.deepEqual(server.rooms.sessions.transports(), { udp: 0, tcp: 2, connecting: 0 });
     for (const pc of [publisher.pc, player.pc]) {
       const connection = (pc.iceTransports[0] as unknown as {
         connection: { nominated?: { localCandidate: { transport: string } } };

@@ -61,3 +61,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("metrics: sessions by transport and the shared ports' counters", async () => {
+  const server = await testServer();
+  const publisher = new Publisher();
+  const player = new Player();
+  try {
+    const host = await server.token("host", "t");
+    await publisher.publish(`${server.url}/whip/t`, host);
+    publisher.start(30);
+    await player.play(`${server.url}/whep/t`, host);
+    await player.nextKeyframe();
+    const m = parse(await (await fetch(`${server.url}/metrics`)).text());
+    const byTransport = ["udp", "tcp", "connecting"].map((t) =>
+      m.get(`sfu_sessions_by_transport{transport="${t}"}`) ?? 0
+    );
+    assert.equal(byTransport.reduce((a, b) => a + b), 2, `${byTransport}`);
+    assert.ok(byTransport[0] >= 1, "the publisher on UDP");
+    assert.ok((m.get(`sfu_udp_mux_datagrams_total{result="routed"}`) ?? 0) > 0);
+    assert.equal(m.get(`sfu_udp_mux_datagrams_total{result="unroutable"}`), 0);
+    assert.equal(m.has(`sfu_ice_tcp_connections_total{result="refused"}`), true);
+    assert.equal(m.get("sfu_ice_tcp_pending"), 0);
+  } finally {
+    await Promise.all([player.close(), publisher.close()]);
+    await server.shutdown();
+  }
+});

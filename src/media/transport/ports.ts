@@ -44,6 +44,23 @@ export interface MediaPorts {
   close(): Promise<void>;
 }
 
+/** The counters of the shared ports (absent: that port is not open). */
+export interface MediaPortStats {
+  /** The shared UDP port: datagrams routed and dropped, sessions with routes. */
+  udp?: { routed: number; unroutable: number; sessions: number };
+  /** The ICE-TCP port: connections handed to a session or refused, and waiting now. */
+  tcp?: { routed: number; refused: number; pending: number };
+}
+
+/** The counters of `ports` now. */
+export function mediaPortStats(ports: MediaPorts): MediaPortStats {
+  const { udpMux, tcp } = ports;
+  return {
+    udp: udpMux && { ...udpMux.stats, sessions: udpMux.sessions },
+    tcp: tcp && { ...tcp.mux.stats, pending: tcp.mux.pending },
+  };
+}
+
 /** A port that could not be opened: which one, and the system's reason. */
 export class MediaPortError extends Error {
   /**
