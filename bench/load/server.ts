@@ -84,8 +84,19 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     RATE_LIMIT_IDENTITY: "10000000",
     ICE_LOOPBACK: "true",
     LOG_LEVEL: "warn",
+    // the shared media ports on ports the system picks (several benches may run at once)
+    UDP_PORT: "0",
+    TCP_PORT: "0",
     ...options.env,
   };
+  // UDP_PORT_MIN/MAX from the caller measure the per-session sockets instead of the shared port
+  const min = Deno.env.get("UDP_PORT_MIN");
+  const max = Deno.env.get("UDP_PORT_MAX");
+  if (min && max && options.env?.UDP_PORT === undefined) {
+    delete env.UDP_PORT;
+    env.UDP_PORT_MIN = min;
+    env.UDP_PORT_MAX = max;
+  }
   // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like), and
   // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path
   for (
