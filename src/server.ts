@@ -95,6 +95,8 @@ export async function startServer(
   const sendPath = decideSendPath(config.fastEgress);
   const egress = sendPath.name === "native" ? new EgressScheduler(sendPath.libraries) : undefined;
   const ports = await openPorts(config);
+  // datagrams the shared port already read count as "more input waiting" for the egress batch
+  if (egress && ports.udpMux) egress.inputPending = () => ports.udpMux!.pending;
   const rooms = new Rooms({
     media: {
       iceServers: config.iceServers,

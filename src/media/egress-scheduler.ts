@@ -116,9 +116,17 @@ export class EgressScheduler implements EgressShared {
    */
   settle(source: InputProbe | undefined, now: number): void {
     if (this.#queued.length === 0) return;
-    if (now - this.#oldest < BATCH_DEADLINE_MS && source?.waiting()) return;
+    if (now - this.#oldest < BATCH_DEADLINE_MS && (this.inputPending() || source?.waiting())) {
+      return;
+    }
     this.flush();
   }
+
+  /**
+   * Whether datagrams already read from the kernel wait to be handled (the shared media port's
+   * batch reader sets it: transport/udp-mux.ts); they count as "more input waiting".
+   */
+  inputPending: () => boolean = () => false;
 
   /** Sends every connection's queue now. */
   flush(): void {

@@ -2,7 +2,7 @@
  * The native libraries of the fast egress path, opened once through `Deno.dlopen`: libc
  * (`sendmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)` to
  * see whether a publisher's socket has more datagrams waiting, `setsockopt` for the kernel
- * buffers of the shared media port) and OpenSSL's libcrypto (AES-GCM, AES-CTR
+ * buffers of the shared media port, `recvmmsg` to drain it) and OpenSSL's libcrypto (AES-GCM, AES-CTR
  * and HMAC-SHA1 contexts kept per SRTP stream). Both ship with every Debian / Ubuntu
  * (`libc6`, `libssl3`). When they cannot be opened — not Linux, no `--allow-ffi`, no
  * `libcrypto.so.3` — {@link openNative} says why and the server keeps werift's own path.
@@ -15,6 +15,7 @@ const LIBC = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "i32"], result: "i32" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
 } as const;

@@ -23,6 +23,8 @@ import dgram from "node:dgram";
 import { bindingRequest, hasIntegrity, isStun, mappedAddress, requestUfrag } from "./stun.ts";
 import type { Libc } from "../native/libs.ts";
 import { descriptorOfUdpSocket } from "../native/udp-socket.ts";
+import { RecvBatch } from "../native/recv-batch.ts";
+import { Buffer } from "node:buffer";
 
 /**
  * Kernel buffers asked for each shared socket (`SO_RCVBUF`, `SO_SNDBUF`; the kernel caps them
@@ -55,6 +57,8 @@ export interface MuxStats {
 interface Shared {
   socket: dgram.Socket;
   address: string;
+  /** Its descriptor, when libc is there (kernel buffers, batch reads). */
+  fd?: number;
   /** `ip:port` of a remote → the session it belongs to. */
   routes: Map<string, MuxEndpoint>;
 }
@@ -64,6 +68,7 @@ export class UdpMux {
   readonly #sockets: Shared[];
   readonly #ufrags = new Map<string, { endpoint: MuxEndpoint; password: string }>();
   readonly #endpoints = new Set<MuxEndpoint>();
+  readonly #batch?: RecvBatch;
   /** STUN server queries waiting for their response, by transaction ID (hex). */
   readonly #queries = new Map<string, (data: Uint8Array) => void>();
   /** The counters. */
@@ -71,13 +76,26 @@ export class UdpMux {
   /** The shared port. */
   readonly port: number;
 
-  private constructor(sockets: Shared[], port: number) {
+  private constructor(sockets: Shared[], port: number, libc?: Libc) {
     this.#sockets = sockets;
     this.port = port;
+    const batch = libc ? new RecvBatch(libc) : undefined;
+    this.#batch = batch;
     for (const shared of sockets) {
-      shared.socket.on("message", (data, info) => this.#receive(shared, data, info));
+      const drained = (data: Uint8Array, address: string, port: number) =>
+        this.#receive(shared, Buffer.from(data), address, port);
+      shared.socket.on("message", (data, info) => {
+        this.#receive(shared, data, info.address, info.port);
+        // what else waits is read now, not one datagram per turn of the event loop
+        if (batch && shared.fd !== undefined) batch.drain(shared.fd, drained);
+      });
       shared.socket.on("error", () => {}); // ICMP errors of sends: the session's consent decides
     }
+  }
+
+  /** Whether datagrams already read wait to be handled (for the egress scheduler). */
+  get pending(): boolean {
+    return (this.#batch?.remaining ?? 0) > 0;
   }
 
   /**
@@ -91,11 +109,12 @@ export class UdpMux {
       try {
         for (const address of addresses) {
           const socket = await bind(address, chosen);
-          sockets.push({ socket, address, routes: new Map() });
           chosen = socket.address().port;
-          if (libc) kernelBuffers(libc, address, chosen);
+          const fd = libc ? descriptorOfUdpSocket(libc, address, chosen, new Map()) : undefined;
+          sockets.push({ socket, address, routes: new Map(), fd });
+          if (libc && fd !== undefined) kernelBuffers(libc, fd);
         }
-        return new UdpMux(sockets, chosen);
+        return new UdpMux(sockets, chosen, libc);
       } catch (e) {
         for (const s of sockets) s.socket.close();
         // a port the system picked for the first address may be taken on another: pick again
@@ -191,8 +210,8 @@ export class UdpMux {
     return (await Promise.all(asks)).filter((r) => r !== undefined);
   }
 
-  #receive(shared: Shared, data: Uint8Array, info: dgram.RemoteInfo): void {
-    const key = `${info.address}:${info.port}`;
+  #receive(shared: Shared, data: Uint8Array, address: string, port: number): void {
+    const key = `${address}:${port}`;
     let endpoint: MuxEndpoint | undefined;
     if (data.length >= 20 && data[0] <= 3 && isStun(data)) {
       if (this.#queries.size > 0 && data[0] === 1) { // a response: to one of our queries?
@@ -218,7 +237,7 @@ export class UdpMux {
       return;
     }
     this.stats.routed++;
-    transport.deliver(data, [info.address, info.port]);
+    transport.deliver(data, [address, port]);
   }
 }
 
@@ -237,10 +256,8 @@ function bind(address: string, port: number): Promise<dgram.Socket> {
   });
 }
 
-/** Sets the kernel buffers of the socket bound to `address:port` (best effort). */
-function kernelBuffers(libc: Libc, address: string, port: number): void {
-  const fd = descriptorOfUdpSocket(libc, address, port, new Map());
-  if (fd === undefined) return;
+/** Sets the kernel buffers of a shared socket (best effort). */
+function kernelBuffers(libc: Libc, fd: number): void {
   const size = new Uint8Array(new Int32Array([KERNEL_BUFFER_BYTES]).buffer);
   libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
   libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, size, 4);
