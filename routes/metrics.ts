@@ -56,6 +56,7 @@ export function metricsRoutes(deps: AppDeps): Hono {
       `sfu_sessions{kind="whip"} ${counts.whip}`,
       `sfu_sessions{kind="whep"} ${counts.whep}`,
       ...transportLines(deps),
+      ...(deps.cluster?.metrics() ?? []),
       ...Object.values(metrics).flatMap((m) => m.render()),
       ...loopLag().prometheus(),
       "",

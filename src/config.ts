@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { crossChecks } from "./config-checks.ts";
 
 /** A STUN or TURN server, as given in `ICE_SERVERS`. */
 export interface IceServer {
@@ -112,6 +113,12 @@ export interface Config {
   negotiationsPerClient: number;
   /** `frame-ancestors` of the pages' Content-Security-Policy. */
   frameAncestors: string;
+  /** Redis of cluster mode (`REDIS_URL`); unset: one process, nothing shared. */
+  redisUrl?: string;
+  /** The base URL clients and other nodes reach this node at (cluster mode). */
+  publicUrl?: string;
+  /** This node's name in the cluster directory (default: host name and port). */
+  nodeId?: string;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -254,39 +261,17 @@ const schema = z.object({
   NEGOTIATIONS_PER_CLIENT: z.coerce.number().int().min(1).max(10_000).default(4),
   FRAME_ANCESTORS: z.string().min(1).regex(/^[^;,\r\n]+$/, "one CSP source list, no ';' or ','")
     .default("*"),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: "must be a redis://host:port URL" })
+    .optional(),
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s):// URL" }).optional()
+    .transform((v) => v?.replace(/\/+$/, "")),
+  NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, "1 to 64 letters, digits, . _ : -")
+    .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
 /** Variables whose values never appear in an error message. */
 const SECRET = new Set(["JWT_SECRET"]);
-
-/** Checks that involve two variables, on the raw values (so they are listed with the others). */
-function crossChecks(raw: Record<string, string>): string[] {
-  const problems: string[] = [];
-  const min = raw.UDP_PORT_MIN;
-  const max = raw.UDP_PORT_MAX;
-  if ((min === undefined) !== (max === undefined)) {
-    problems.push(
-      `UDP_PORT_MIN: UDP_PORT_MIN and UDP_PORT_MAX go together (got "${min ?? max}" alone)`,
-    );
-  } else if (min !== undefined && Number(min) >= Number(max)) {
-    problems.push(`UDP_PORT_MIN: must be lower than UDP_PORT_MAX (got "${min}" and "${max}")`);
-  }
-  if (min !== undefined && raw.UDP_PORT !== undefined) {
-    problems.push(
-      "UDP_PORT: set UDP_PORT (one port for every session) or UDP_PORT_MIN/UDP_PORT_MAX " +
-        "(a port per session), not both",
-    );
-  }
-  if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
-    const given = raw.TLS_CERT_FILE === undefined ? "TLS_KEY_FILE" : "TLS_CERT_FILE";
-    problems.push(`${given}: TLS_CERT_FILE and TLS_KEY_FILE go together (got ${given} alone)`);
-  }
-  if (raw.JWT_SECRET !== undefined && raw.JWT_JWKS_FILE !== undefined) {
-    problems.push("JWT_SECRET: set JWT_SECRET or JWT_JWKS_FILE, not both");
-  }
-  return problems;
-}
 
 /** The names of every variable {@link loadConfig} reads (for `--allow-env`). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
@@ -373,6 +358,9 @@ export function loadConfig(
     negotiationsMax: v.NEGOTIATIONS_MAX,
     negotiationsPerClient: v.NEGOTIATIONS_PER_CLIENT,
     frameAncestors: v.FRAME_ANCESTORS,
+    redisUrl: v.REDIS_URL,
+    publicUrl: v.PUBLIC_URL,
+    nodeId: v.NODE_ID,
     logLevel: v.LOG_LEVEL,
   };
 }

@@ -17,12 +17,9 @@ import type { MediaOptions } from "./media/peer.ts";
 import { assertWerift } from "./media/werift/check.ts";
 import { decideSendPath, type SendPath } from "./media/send-path.ts";
 import { EgressScheduler } from "./media/egress-scheduler.ts";
-import {
-  MediaPortError,
-  type MediaPorts,
-  mediaPortStats,
-  openMediaPorts,
-} from "./media/transport/ports.ts";
+import { ClusterNode } from "./cluster/node.ts";
+import { type MediaPorts, mediaPortStats } from "./media/transport/ports.ts";
+import { openPorts } from "./ports.ts";
 import { type HttpListener, listenHttp, type TlsPem, tlsProblem } from "./http/listener.ts";
 import { lookup } from "node:dns/promises";
 import { connectionBudget } from "./http/connection-limits.ts";
@@ -174,7 +171,19 @@ export async function startServer(
     server: config.negotiationsMax,
     perClient: config.negotiationsPerClient,
   });
+  // cluster mode: this process registers in the Redis directory (it keeps trying while Redis is down)
+  const cluster = config.redisUrl && config.publicUrl && config.jwtSecret
+    ? await ClusterNode.start({
+      redisUrl: config.redisUrl,
+      publicUrl: config.publicUrl,
+      nodeId: config.nodeId ?? new URL(config.publicUrl).host,
+      secret: config.jwtSecret,
+      rooms,
+      log,
+    })
+    : undefined;
   const deps: AppDeps = {
+    cluster,
     config,
     rooms,
     whep,
@@ -213,6 +222,7 @@ export async function startServer(
       tls,
     }, (request, info) => app.fetch(request, info));
   } catch (e) {
+    await cluster?.stop();
     await rooms.closeAll();
     egress?.close();
     whep.dispose();
@@ -237,6 +247,7 @@ export async function startServer(
     async shutdown() {
       if (!lifecycle.draining) whep.reconnectAll();
       lifecycle.draining = true;
+      await cluster?.stop(); // edges end, this node's rooms and entry leave the directory
       await rooms.closeAll();
       egress?.close();
       whep.dispose();
@@ -244,40 +255,6 @@ export async function startServer(
       await Promise.all([http.shutdown(), ports.close()]);
     },
   };
-}
-
-/** `host` and port of each `stun:` entry of ICE_SERVERS (3478 when no port is given). */
-function stunServers(servers: Config["iceServers"]): [string, number][] {
-  return servers.filter((s) => s.url.startsWith("stun:")).map((s) => {
-    const m = /^stun:(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s.url);
-    return [m?.[1] ?? "", Number(m?.[2] ?? 3478)] as [string, number];
-  }).filter(([host]) => host !== "");
-}
-
-/** Opens the media ports the configuration asks for, or one sentence naming the variable. */
-async function openPorts(config: Config): Promise<MediaPorts> {
-  try {
-    return await openMediaPorts({
-      udpPort: config.iceTransports.udp ? config.udpPort : undefined,
-      tcpPort: config.iceTransports.tcp ? config.tcpPort : undefined,
-      loopback: config.iceLoopback,
-      // the shared port's public address, unless ANNOUNCED_IPS says it
-      stunServers: config.announcedIps.length > 0 ? [] : stunServers(config.iceServers),
-      stunTimeoutMs: config.iceGatherTimeout * 1000,
-    });
-  } catch (e) {
-    if (!(e instanceof MediaPortError)) throw e;
-    const name = e.transport === "UDP" ? "UDP_PORT" : "TCP_PORT";
-    const why = e.code === "EADDRINUSE"
-      ? "is already in use (another server, or another copy of this one)"
-      : e.code === "EACCES"
-      ? "needs privileges this process does not have"
-      : `cannot be opened (${e.code})`;
-    throw new ConfigError(
-      `${name}: ${e.transport} port ${e.port} ${why}; stop the other program or choose ` +
-        `another port with ${name}=…`,
-    );
-  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { getConnInfo } from "hono/deno";
 import { negotiationLimit } from "./negotiations.ts";
 import type { Context } from "hono";
 import { AddressSet, clientAddress, limitKey } from "./client-address.ts";
+import { clusterRouting } from "./cluster-routing.ts";
 
 /** Builds the application. */
 export function createApp(deps: AppDeps): Hono {
@@ -68,6 +69,9 @@ export function createApp(deps: AppDeps): Hono {
       );
     },
   }));
+
+  // cluster mode: rooms whose origin is another node are relayed to it, or played as an edge
+  if (deps.cluster) app.use(clusterRouting(deps.cluster));
 
   app.route("/", whipRoutes(deps));
   app.route("/", whepRoutes(deps));

@@ -13,6 +13,7 @@ import type { RateLimiter } from "./rate-limit.ts";
 import type { StreamSlots } from "./sse.ts";
 import type { NegotiationGate } from "./negotiations.ts";
 import type { MediaPortStats } from "../media/transport/ports.ts";
+import type { ClusterRouting } from "./cluster-routing.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -39,6 +40,8 @@ export interface AppDeps {
   negotiations: NegotiationGate;
   /** Counters of the shared media ports (for `/metrics`). */
   mediaPorts: () => MediaPortStats;
+  /** Cluster mode (`REDIS_URL`): where a room's requests are answered; absent: one process. */
+  cluster?: ClusterRouting & { metrics(): string[] };
   /** Demo links for the index page, in demo mode. */
   demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
 }

@@ -49,6 +49,11 @@ export class Rooms {
     return this.#store.rooms.get(name);
   }
 
+  /** The names of the open rooms. */
+  names(): string[] {
+    return [...this.#store.rooms.keys()];
+  }
+
   /** Number of open rooms. */
   get size(): number {
     return this.#store.rooms.size;

@@ -1,0 +1,188 @@
+/**
+ * Cluster mode, the edge side: a WHEP POST for a room whose origin is another node makes this
+ * node an edge for that publication. The first such POST opens a mirror of the room here (same
+ * host identity) and starts a {@link Relay}: it plays the publication from the origin with WHEP,
+ * authenticated by a short-lived viewer token signed with the cluster's secret, and publishes it
+ * into the mirror under the publisher's identity, so local players get everything a player on
+ * the origin gets. Later POSTs for the same publication join it. Some seconds after its last
+ * local player leaves the relay is released (its two sessions end); when the origin ends the
+ * upstream session (the room closed there, the origin died) the relay ends; the mirror closes
+ * with its last relay and its players are told as on the origin (`room-closed`).
+ *
+ * @module
+ */
+import type { Rooms } from "../rooms/registry.ts";
+import { Relay } from "../media/relay.ts";
+import { DomainError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Principal } from "../auth/rights.ts";
+
+/** What the edge side needs. */
+export interface EdgeOptions {
+  /** This node's rooms. */
+  rooms: Rooms;
+  /** A viewer token for `room`, signed with the cluster's secret, naming this node. */
+  serviceToken(room: string): Promise<string>;
+  /** Logger. */
+  log: Logger;
+  /** Time a relay with no local player is kept, ms. */
+  idleMs?: number;
+}
+
+interface Active {
+  ready: Promise<void>;
+  relay: Relay;
+  room: string;
+  publisher?: string;
+  origin: string;
+  upstreamUrl?: string;
+  idleSince?: number;
+  host?: Principal;
+}
+
+/** Counters of the edge side (for `/metrics`). */
+export interface EdgeStats {
+  /** Relays started (upstream pulls). */
+  pulls: number;
+  /** Relays running now. */
+  active: number;
+}
+
+/** The relays of this node. */
+export class EdgeRelays {
+  readonly #options: EdgeOptions;
+  readonly #active = new Map<string, Active>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  /** Relays started so far. */
+  pulls = 0;
+
+  /** Starts the idle check. */
+  constructor(options: EdgeOptions) {
+    this.#options = options;
+    this.#timer = setInterval(() => this.#sweep(), 1000);
+  }
+
+  /** The counters. */
+  get stats(): EdgeStats {
+    return { pulls: this.pulls, active: this.#active.size };
+  }
+
+  /** Whether this node relays something of `room`. */
+  relays(room: string): boolean {
+    for (const a of this.#active.values()) if (a.room === room) return true;
+    return false;
+  }
+
+  /**
+   * Makes sure `publisher`'s publication (the host's by default) of `room`, whose origin is at
+   * `origin`, is relayed here; resolves once the mirror room and its local publication exist.
+   */
+  ensure(origin: string, room: string, publisher?: string): Promise<void> {
+    const key = `${origin}\0${room}\0${publisher ?? ""}`;
+    const running = this.#active.get(key);
+    if (running) return running.ready;
+    const active: Active = {
+      ready: Promise.resolve(),
+      relay: new Relay(),
+      room,
+      publisher,
+      origin,
+    };
+    active.ready = this.#start(active).catch(async (e) => {
+      this.#active.delete(key);
+      await this.#stop(active, false);
+      throw e;
+    });
+    this.#active.set(key, active);
+    active.relay.ended.on(() => {
+      if (this.#active.get(key) !== active) return;
+      this.#active.delete(key);
+      void this.#stop(active, true);
+    });
+    return active.ready;
+  }
+
+  /** Ends every relay (shutdown). */
+  async closeAll(): Promise<void> {
+    clearInterval(this.#timer);
+    const all = [...this.#active.values()];
+    this.#active.clear();
+    await Promise.all(all.map((a) => this.#stop(a, false)));
+  }
+
+  async #start(a: Active): Promise<void> {
+    const { rooms, serviceToken, log } = this.#options;
+    const token = await serviceToken(a.room);
+    const base = `${a.origin}/rooms/${encodeURIComponent(a.room)}`;
+    const view = await fetch(base, { headers: { authorization: `Bearer ${token}` } })
+      .then(async (r) => r.ok ? await r.json() as { open: boolean; host?: string } : undefined)
+      .catch(() => undefined);
+    if (!view?.open || !view.host) {
+      throw new DomainError("not-found", "the room is not open on its origin node");
+    }
+    a.host = { sub: view.host, role: "host", room: a.room } as Principal;
+    if (!rooms.get(a.room)) rooms.open(a.host, a.room, 10_000);
+    const query = a.publisher === undefined ? "" : `?publisher=${encodeURIComponent(a.publisher)}`;
+    const offer = await a.relay.upstreamOffer();
+    const response = await fetch(`${a.origin}/whep/${encodeURIComponent(a.room)}${query}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/sdp" },
+      body: offer,
+    }).catch(() => undefined);
+    if (!response || response.status !== 201) {
+      await response?.body?.cancel();
+      throw new DomainError("unavailable", "the origin node refused the edge's pull", {
+        retryAfter: 5,
+      });
+    }
+    a.upstreamUrl = new URL(response.headers.get("location")!, a.origin).href;
+    await a.relay.upstreamAnswer(await response.text());
+    const publisher = a.publisher ?? view.host;
+    const who = {
+      sub: publisher,
+      role: publisher === view.host ? "host" : "participant",
+      room: a.room,
+    } as Principal;
+    const local = await rooms.publish(who, a.room, await a.relay.localOffer());
+    await a.relay.localAnswer(local.sdp);
+    this.pulls++;
+    log.info("edge relay started", { room: a.room, publisher, origin: a.origin });
+  }
+
+  /** Ends a relay; `upstreamEnded`: the origin ended it, so the mirror room closes too. */
+  async #stop(a: Active, upstreamEnded: boolean): Promise<void> {
+    await a.relay.close();
+    if (a.upstreamUrl) {
+      const token = await this.#options.serviceToken(a.room).catch(() => undefined);
+      await fetch(a.upstreamUrl, {
+        method: "DELETE",
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      }).then((r) => r.body?.cancel()).catch(() => {});
+    }
+    const { rooms, log } = this.#options;
+    // the mirror goes with its last relay (the players still in it are told `room-closed`)
+    if (a.host && rooms.get(a.room) && !this.relays(a.room)) {
+      await rooms.close(a.host, a.room).catch(() => {});
+    }
+    log.info("edge relay ended", { room: a.room, upstreamEnded });
+  }
+
+  #sweep(): void {
+    const idleMs = this.#options.idleMs ?? 10_000;
+    const now = performance.now();
+    for (const [key, a] of this.#active) {
+      const view = this.#options.rooms.get(a.room)?.view();
+      const publisher = a.publisher ?? view?.host;
+      const players = view?.publications.find((p) => p.publisher === publisher)?.players ?? 0;
+      if (players > 0 || !view) {
+        a.idleSince = undefined;
+        continue;
+      }
+      a.idleSince ??= now;
+      if (now - a.idleSince >= idleMs) {
+        this.#active.delete(key);
+        void this.#stop(a, false);
+      }
+    }
+  }
+}
