@@ -1,0 +1,140 @@
+/**
+ * Cluster mode for real: Debian's redis-server on a free loopback port and three server
+ * processes (A, B, C) that share it. A publisher on A is played through B and C (edges pulling
+ * from A over WHEP); a participant publishing through B reaches A (its signalling relayed) and
+ * is seen through C; room state and events answer from any node; killing B leaves C's players
+ * alone; a Redis restart mid-stream loses no media; stopping A removes its directory entries.
+ */
+import assert from "node:assert/strict";
+import { startRedis } from "../helpers/redis.ts";
+import { redisKeys, startNode } from "../helpers/cluster.ts";
+import { call, Player, Publisher } from "../helpers/clients.ts";
+import type { ServerProcess } from "../helpers/process.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Frames received by `player` over the next `ms`. */
+async function framesDuring(player: Player, ms: number): Promise<number> {
+  const before = player.videoLog.length;
+  await sleep(ms);
+  return player.videoLog.length - before;
+}
+
+Deno.test({
+  name: "cluster: publish on A, play through B and C; relayed signalling; failures stay local",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const redis = await startRedis();
+    const nodes: ServerProcess[] = [];
+    const clients: (Publisher | Player)[] = [];
+    try {
+      for (const id of ["a", "b", "c"]) nodes.push(await startNode(id, redis.url));
+      const [a, b, c] = nodes;
+      const host = await a.token("host", "live");
+      const publisher = new Publisher();
+      clients.push(publisher);
+
+      await t.step("a host publishing on A makes A the room's origin", async () => {
+        await publisher.publish(`${a.url}/whip/live`, host);
+        publisher.start(30);
+        const keys = await redisKeys(redis.port);
+        assert.ok(keys.some((k) => k.includes("room")), `directory: ${keys}`);
+        const state = await (await call(`${c.url}/rooms/live`, host)).json();
+        assert.equal(state.open, true, "room state answers from C");
+        assert.equal(state.host, "host");
+      });
+
+      const viaB = new Player();
+      const viaC = new Player();
+      clients.push(viaB, viaC);
+      await t.step("players through B and C receive A's media (edges pull once)", async () => {
+        const viewer = await a.token("viewer1", "live", "viewer");
+        await viaB.play(`${b.url}/whep/live`, viewer);
+        await viaC.play(`${c.url}/whep/live`, viewer);
+        await Promise.all([viaB.nextKeyframe(10_000), viaC.nextKeyframe(10_000)]);
+        assert.ok(await framesDuring(viaB, 500) > 5);
+        assert.ok(await framesDuring(viaC, 500) > 5);
+        assert.ok(new URL(viaB.session!.url).port === new URL(b.url).port, "B holds its player");
+      });
+
+      const moreViaC = new Player();
+      clients.push(moreViaC);
+      await t.step(
+        "the origin's cost does not grow with edge players: one pull per edge",
+        async () => {
+          const viewer = await a.token("viewer2", "live", "viewer");
+          await moreViaC.play(`${c.url}/whep/live`, viewer);
+          await moreViaC.nextKeyframe(10_000);
+          const view = await (await call(`${a.url}/rooms/live`, host)).json();
+          const hostPublication = view.publications.find((p: { publisher: string }) =>
+            p.publisher === "host"
+          );
+          assert.equal(
+            hostPublication.players,
+            2,
+            "A serves B's and C's relays, not their players",
+          );
+          const metrics = await (await fetch(`${c.url}/metrics`)).text();
+          assert.match(metrics, /sfu_cluster_upstream_pulls_total 1\b/);
+          assert.match(metrics, /sfu_cluster_rooms\{role="edge"\} 1/);
+          const origin = await (await fetch(`${a.url}/metrics`)).text();
+          assert.match(origin, /sfu_cluster_rooms\{role="origin"\} 1/);
+        },
+      );
+
+      const guestPublisher = new Publisher();
+      const guestViaC = new Player();
+      clients.push(guestPublisher, guestViaC);
+      await t.step("a participant publishing through B is seen through C", async () => {
+        const guest = await a.token("guest", "live", "participant");
+        await guestPublisher.publish(`${b.url}/whip/live`, guest);
+        assert.equal(
+          new URL(guestPublisher.session!.url).port,
+          new URL(a.url).port,
+          "the session lives on the origin; its URL names it",
+        );
+        guestPublisher.start(30);
+        await guestViaC.play(`${c.url}/whep/live?publisher=guest`, host);
+        await guestViaC.nextKeyframe(10_000);
+        assert.ok(await framesDuring(guestViaC, 500) > 5);
+      });
+
+      await t.step("killing B leaves C's players untouched", async () => {
+        b.child.kill("SIGKILL");
+        await b.child.status;
+        assert.ok(await framesDuring(viaC, 1500) > 20, "C's player keeps receiving");
+        assert.ok(await framesDuring(guestViaC, 500) > 5);
+      });
+
+      await t.step("a Redis restart mid-stream loses no media", async () => {
+        const before = viaC.videoLog.length;
+        await redis.restart();
+        await sleep(1500);
+        const frames = viaC.videoLog.length - before;
+        assert.ok(frames > 30, `C's player got ${frames} frames across the restart`);
+        // the node re-registers: the room answers from C again
+        let open = false;
+        for (let i = 0; i < 40 && !open; i++) {
+          const r = await call(`${c.url}/rooms/live`, host);
+          open = r.ok && (await r.json()).open === true;
+          if (!open) await sleep(250);
+        }
+        assert.ok(open, "the directory answers again after the restart");
+      });
+
+      await t.step("stopping A removes every directory entry of its rooms and itself", async () => {
+        await Promise.all(clients.map((x) => x.close()));
+        clients.length = 0;
+        await a.stop();
+        const keys = await redisKeys(redis.port);
+        assert.ok(!keys.some((k) => k.includes("room")), `room keys left: ${keys}`);
+        assert.ok(!keys.some((k) => /node.*a$/.test(k)), `node a left: ${keys}`);
+      });
+    } finally {
+      await Promise.all(clients.map((x) => x.close()));
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+    }
+  },
+});
