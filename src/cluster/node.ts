@@ -83,6 +83,9 @@ export class ClusterNode implements ClusterRouting {
 
   /** See {@link ClusterRouting.origin}. */
   async origin(room: string, claim: boolean): Promise<{ mine: boolean; url?: string }> {
+    // a room open here that this node holds needs no directory (its lease is renewed in the
+    // background): its host and players keep working while Redis is away
+    if (this.#claimed.has(room) && this.#options.rooms.get(room)) return { mine: true };
     try {
       if (claim) {
         const { origin, mine } = await this.#directory.claim(room);

@@ -43,6 +43,23 @@ Deno.test({
         const state = await (await call(`${c.url}/rooms/live`, host)).json();
         assert.equal(state.open, true, "room state answers from C");
         assert.equal(state.host, "host");
+        // the room's events too: C relays A's stream as it comes
+        const controller = new AbortController();
+        const events = await call(`${c.url}/rooms/live/events`, host, {
+          signal: controller.signal,
+        });
+        assert.equal(events.status, 200);
+        assert.match(events.headers.get("content-type") ?? "", /text\/event-stream/);
+        const reader = events.body!.getReader();
+        let text = "";
+        while (!/event: room\n/.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += new TextDecoder().decode(value);
+        }
+        controller.abort();
+        await reader.cancel().catch(() => {});
+        assert.match(text, /"host":"host"/);
       });
 
       const viaB = new Player();
@@ -133,6 +150,50 @@ Deno.test({
       });
     } finally {
       await Promise.all(clients.map((x) => x.close()));
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster: with Redis down, what needs the directory is 503 + Retry-After; live rooms go on",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const redis = await startRedis();
+    const nodes: ServerProcess[] = [];
+    const publisher = new Publisher();
+    const player = new Player();
+    try {
+      for (const id of ["a", "b"]) nodes.push(await startNode(id, redis.url));
+      const [a, b] = nodes;
+      const host = await a.token("host", "kept");
+      await publisher.publish(`${a.url}/whip/kept`, host);
+      publisher.start(30);
+      await player.play(`${b.url}/whep/kept`, host);
+      await player.nextKeyframe(10_000);
+      await redis.kill();
+      const other = await a.token("host", "new-room");
+      const refused = await call(`${a.url}/rooms/new-room`, other, { method: "PUT" });
+      assert.equal(refused.status, 503, await refused.text());
+      assert.ok(Number(refused.headers.get("Retry-After")) > 0);
+      // the room open on A is A's without asking Redis: its state still answers there
+      const kept = await call(`${a.url}/rooms/kept`, host);
+      assert.equal(kept.status, 200);
+      await kept.body?.cancel();
+      assert.ok(await framesDuring(player, 1500) > 20, "the edge's player keeps receiving");
+      await redis.restart();
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 201; i++) {
+        const r = await call(`${a.url}/rooms/new-room`, other, { method: "PUT" });
+        status = r.status;
+        await r.body?.cancel();
+        if (status !== 201) await sleep(250);
+      }
+      assert.equal(status, 201, "the directory answers again once Redis is back");
+    } finally {
+      await Promise.all([publisher.close(), player.close()]);
       await Promise.all(nodes.map((n) => n.stop()));
       await redis.stop();
     }
