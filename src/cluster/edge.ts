@@ -6,8 +6,11 @@
  * into the mirror under the publisher's identity, so local players get everything a player on
  * the origin gets. Later POSTs for the same publication join it. Some seconds after its last
  * local player leaves the relay is released (its two sessions end); when the origin ends the
- * upstream session (the room closed there, the origin died) the relay ends; the mirror closes
- * with its last relay and its players are told as on the origin (`room-closed`).
+ * upstream session because the room closed there, the mirror closes with its last relay and its
+ * players are told as on the origin (`room-closed`); when the origin dies (the upstream fails or
+ * goes silent, and the origin does not answer), the mirror stays and its players wait — their
+ * feed inactive — until the room has a new origin (the host publishing again, on any node),
+ * which the edge then pulls from; after a minute without one the mirror closes.
  *
  * @module
  */
@@ -25,8 +28,24 @@ export interface EdgeOptions {
   serviceToken(room: string): Promise<string>;
   /** Logger. */
   log: Logger;
+  /** The room's origin now (the directory): its URL, or undefined when none or this node. */
+  lookup(room: string): Promise<string | undefined>;
   /** Time a relay with no local player is kept, ms. */
   idleMs?: number;
+}
+
+/** An upstream that went silent this long counts as ended (an origin that died), ms. */
+const SILENCE_MS = 5_000;
+/** How long a mirror whose origin died waits for the room's next origin, ms. */
+const ORPHAN_MS = 60_000;
+
+/** A mirror whose origin died: its players wait for the room's next origin. */
+interface Orphan {
+  room: string;
+  publisher?: string;
+  host: Principal;
+  since: number;
+  asking: boolean;
 }
 
 interface Active {
@@ -52,6 +71,7 @@ export interface EdgeStats {
 export class EdgeRelays {
   readonly #options: EdgeOptions;
   readonly #active = new Map<string, Active>();
+  readonly #orphans = new Map<string, Orphan>();
   readonly #timer: ReturnType<typeof setInterval>;
   /** Relays started so far. */
   pulls = 0;
@@ -97,17 +117,60 @@ export class EdgeRelays {
     active.relay.ended.on(() => {
       if (this.#active.get(key) !== active) return;
       this.#active.delete(key);
-      void this.#stop(active, true);
+      void this.#upstreamEnded(active);
     });
     return active.ready;
+  }
+
+  /**
+   * The origin ended the upstream, or it went silent: if the room closed there, the mirror
+   * closes; if the origin cannot be reached (it died), the mirror stays and its players wait
+   * (their feed is inactive) for the room's next origin — the host publishing again, here or on
+   * another node — for up to a minute.
+   */
+  async #upstreamEnded(a: Active): Promise<void> {
+    const state = await this.#roomState(a.origin, a.room);
+    await this.#stop(a, state === "closed");
+    if (state === "closed" || !a.host) return;
+    const key = `${a.room}\0${a.publisher ?? ""}`;
+    this.#orphans.set(key, {
+      room: a.room,
+      publisher: a.publisher,
+      host: a.host,
+      since: performance.now(),
+      asking: false,
+    });
+    this.#options.log.warn("edge relay lost its origin; waiting for the room's next origin", {
+      room: a.room,
+      origin: a.origin,
+    });
+  }
+
+  /** Whether `room` is open on `origin`, closed there, or the origin does not answer. */
+  async #roomState(origin: string, room: string): Promise<"open" | "closed" | "unreachable"> {
+    try {
+      const token = await this.#options.serviceToken(room);
+      const r = await fetch(`${origin}/rooms/${encodeURIComponent(room)}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      if (!r.ok) {
+        await r.body?.cancel();
+        return r.status >= 500 ? "unreachable" : "closed";
+      }
+      return (await r.json() as { open?: boolean }).open ? "open" : "closed";
+    } catch {
+      return "unreachable";
+    }
   }
 
   /** Ends every relay (shutdown). */
   async closeAll(): Promise<void> {
     clearInterval(this.#timer);
+    this.#orphans.clear();
     const all = [...this.#active.values()];
     this.#active.clear();
-    await Promise.all(all.map((a) => this.#stop(a, false)));
+    await Promise.all(all.map((a) => this.#stop(a, true)));
   }
 
   async #start(a: Active): Promise<void> {
@@ -149,8 +212,8 @@ export class EdgeRelays {
     log.info("edge relay started", { room: a.room, publisher, origin: a.origin });
   }
 
-  /** Ends a relay; `upstreamEnded`: the origin ended it, so the mirror room closes too. */
-  async #stop(a: Active, upstreamEnded: boolean): Promise<void> {
+  /** Ends a relay; with `closeMirror`, the mirror room closes when no other relay feeds it. */
+  async #stop(a: Active, closeMirror: boolean): Promise<void> {
     await a.relay.close();
     if (a.upstreamUrl) {
       const token = await this.#options.serviceToken(a.room).catch(() => undefined);
@@ -161,16 +224,44 @@ export class EdgeRelays {
     }
     const { rooms, log } = this.#options;
     // the mirror goes with its last relay (the players still in it are told `room-closed`)
-    if (a.host && rooms.get(a.room) && !this.relays(a.room)) {
+    if (closeMirror && a.host && rooms.get(a.room) && !this.relays(a.room)) {
       await rooms.close(a.host, a.room).catch(() => {});
     }
-    log.info("edge relay ended", { room: a.room, upstreamEnded });
+    log.info("edge relay ended", { room: a.room, mirrorClosed: closeMirror });
+  }
+
+  /** Orphaned mirrors: find the room's next origin, or give up after {@link ORPHAN_MS}. */
+  #reattach(now: number): void {
+    const { rooms, lookup } = this.#options;
+    for (const [key, o] of this.#orphans) {
+      if (o.asking) continue;
+      if (!rooms.get(o.room)) {
+        this.#orphans.delete(key);
+        continue;
+      }
+      if (now - o.since > ORPHAN_MS) {
+        this.#orphans.delete(key);
+        if (!this.relays(o.room)) void rooms.close(o.host, o.room).catch(() => {});
+        continue;
+      }
+      o.asking = true;
+      lookup(o.room).then(async (origin) => {
+        if (origin === undefined) return; // none yet, or this node (the host published here)
+        await this.ensure(origin, o.room, o.publisher);
+        this.#orphans.delete(key);
+      }).catch(() => {}).finally(() => o.asking = false);
+    }
   }
 
   #sweep(): void {
     const idleMs = this.#options.idleMs ?? 10_000;
     const now = performance.now();
+    this.#reattach(now);
     for (const [key, a] of this.#active) {
+      if (a.relay.silentFor(now) > SILENCE_MS) {
+        void a.relay.close(); // ended → #upstreamEnded
+        continue;
+      }
       const view = this.#options.rooms.get(a.room)?.view();
       const publisher = a.publisher ?? view?.host;
       const players = view?.publications.find((p) => p.publisher === publisher)?.players ?? 0;
@@ -181,7 +272,7 @@ export class EdgeRelays {
       a.idleSince ??= now;
       if (now - a.idleSince >= idleMs) {
         this.#active.delete(key);
-        void this.#stop(a, false);
+        void this.#stop(a, true);
       }
     }
   }

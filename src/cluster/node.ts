@@ -53,6 +53,10 @@ export class ClusterNode implements ClusterRouting {
     this.#edges = new EdgeRelays({
       rooms: options.rooms,
       log: options.log,
+      lookup: async (room) => {
+        const origin = await this.#directory.lookup(room);
+        return origin && origin.id !== options.nodeId ? origin.url : undefined;
+      },
       serviceToken: (room) =>
         mintToken(options.secret, {
           sub: `node:${options.nodeId}`,

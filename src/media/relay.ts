@@ -27,6 +27,7 @@ export class Relay {
   #tracks: Partial<Record<Kind, MediaStreamTrack>> = {};
   #videoReceiver?: { receiver: RTCRtpReceiver; ssrc?: number };
   #closed = false;
+  #lastPacketAt?: number;
   /** Either connection failed or closed: emitted once. */
   readonly ended: Emitter<void> = new Emitter();
 
@@ -48,6 +49,7 @@ export class Relay {
       const kind = track.kind as Kind;
       if (kind === "video") this.#videoReceiver = { receiver };
       track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+        this.#lastPacketAt = performance.now();
         if (kind === "video" && this.#videoReceiver) this.#videoReceiver.ssrc = rtp.header.ssrc;
         const out = this.#tracks[kind];
         if (!out) return;
@@ -56,6 +58,14 @@ export class Relay {
       });
     };
     this.#watch(this.upstream);
+  }
+
+  /**
+   * How long the upstream has been silent at `now` (ms): 0 before its first packet (a
+   * publication that has not started is not a dead origin).
+   */
+  silentFor(now: number): number {
+    return this.#lastPacketAt === undefined ? 0 : now - this.#lastPacketAt;
   }
 
   /** The offer to POST to the origin's WHEP endpoint (complete, every candidate in it). */

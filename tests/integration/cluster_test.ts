@@ -199,3 +199,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cluster: a dead origin; the host publishes again on another node and the edge's players get media again",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const redis = await startRedis();
+    const nodes: ServerProcess[] = [];
+    const first = new Publisher();
+    const again = new Publisher();
+    const player = new Player();
+    try {
+      for (const id of ["a", "b", "c"]) nodes.push(await startNode(id, redis.url));
+      const [a, b, c] = nodes;
+      const host = await a.token("host", "phoenix");
+      await first.publish(`${a.url}/whip/phoenix`, host);
+      first.start(30);
+      await player.play(`${b.url}/whep/phoenix`, host);
+      await player.nextKeyframe(10_000);
+      a.child.kill("SIGKILL");
+      await a.child.status;
+      await first.close();
+      const deadAt = performance.now();
+      // until A's lease lapses C relays the POST to A, which does not answer: 503, Retry-After
+      let status = 0;
+      while (status !== 201 && performance.now() - deadAt < 20_000) {
+        try {
+          await again.publish(`${c.url}/whip/phoenix`, host);
+          status = 201;
+        } catch (e) {
+          assert.match(String(e), /→ 503/);
+          await sleep(500);
+        }
+      }
+      assert.equal(status, 201, "the host publishes on C once A's lease lapsed");
+      const leaseMs = performance.now() - deadAt;
+      assert.ok(leaseMs < 15_000, `the room was free again after ${Math.round(leaseMs)} ms`);
+      again.start(30);
+      const before = player.videoLog.length;
+      await player.nextKeyframe(15_000);
+      assert.ok(await framesDuring(player, 1000) > 10, "B's player gets C's media");
+      assert.ok(player.videoLog.length > before);
+    } finally {
+      await Promise.all([first.close(), again.close(), player.close()]);
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+    }
+  },
+});
