@@ -40,10 +40,18 @@ export function staticRoutes(deps: AppDeps): Hono {
   });
   // Browsers ask for /favicon.ico whatever the pages link; the pages link the SVG.
   r.get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));
-  r.get("/*", pageSecurityHeaders(deps.config.frameAncestors), async (c, next) => {
-    await next();
-    if (c.res.ok) c.res.headers.set("Cache-Control", "no-cache");
-  }, serveStatic({ root: relativeRoot() }));
+  r.get(
+    "/*",
+    pageSecurityHeaders(
+      deps.config.frameAncestors,
+      () => deps.cluster?.nodeOrigins() ?? [],
+    ),
+    async (c, next) => {
+      await next();
+      if (c.res.ok) c.res.headers.set("Cache-Control", "no-cache");
+    },
+    serveStatic({ root: relativeRoot() }),
+  );
   return r;
 }
 

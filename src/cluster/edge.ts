@@ -57,6 +57,10 @@ interface Active {
   upstreamUrl?: string;
   idleSince?: number;
   host?: Principal;
+  /** The mirror's session that the relay publishes with. */
+  local?: { close(reason: string): Promise<void> };
+  /** A silence check is running. */
+  checking?: boolean;
 }
 
 /** Counters of the edge side (for `/metrics`). */
@@ -140,10 +144,12 @@ export class EdgeRelays {
       since: performance.now(),
       asking: false,
     });
-    this.#options.log.warn("edge relay lost its origin; waiting for the room's next origin", {
-      room: a.room,
-      origin: a.origin,
-    });
+    this.#options.log.warn(
+      state === "open"
+        ? "edge relay ended while the room is open on its origin: pulling again"
+        : "edge relay lost its origin: waiting for the room's next origin",
+      { room: a.room, origin: a.origin },
+    );
   }
 
   /** Whether `room` is open on `origin`, closed there, or the origin does not answer. */
@@ -207,6 +213,7 @@ export class EdgeRelays {
       room: a.room,
     } as Principal;
     const local = await rooms.publish(who, a.room, await a.relay.localOffer());
+    a.local = local.session;
     await a.relay.localAnswer(local.sdp);
     this.pulls++;
     log.info("edge relay started", { room: a.room, publisher, origin: a.origin });
@@ -214,6 +221,7 @@ export class EdgeRelays {
 
   /** Ends a relay; with `closeMirror`, the mirror room closes when no other relay feeds it. */
   async #stop(a: Active, closeMirror: boolean): Promise<void> {
+    await a.local?.close("edge-released").catch(() => {});
     await a.relay.close();
     if (a.upstreamUrl) {
       const token = await this.#options.serviceToken(a.room).catch(() => undefined);
@@ -258,8 +266,13 @@ export class EdgeRelays {
     const now = performance.now();
     this.#reattach(now);
     for (const [key, a] of this.#active) {
-      if (a.relay.silentFor(now) > SILENCE_MS) {
-        void a.relay.close(); // ended → #upstreamEnded
+      if (a.relay.silentFor(now) > SILENCE_MS && !a.checking) {
+        // silent: a publisher that paused (the room still open there) or a dead origin
+        a.checking = true;
+        this.#roomState(a.origin, a.room).then((state) => {
+          if (state === "open") a.relay.heard(); // wait for the publisher; asked again later
+          else void a.relay.close(); // ended → #upstreamEnded
+        }).finally(() => a.checking = false);
         continue;
       }
       const view = this.#options.rooms.get(a.room)?.view();

@@ -45,6 +45,8 @@ export class ClusterNode implements ClusterRouting {
   readonly #claimed = new Map<string, number>();
   readonly #timer: ReturnType<typeof setInterval>;
   #errors = 0;
+  #origins: string[] = [];
+  #ticks = 0;
 
   private constructor(options: NodeOptions, redis: RedisLink, directory: Directory) {
     this.#options = options;
@@ -65,7 +67,11 @@ export class ClusterNode implements ClusterRouting {
           ttlSeconds: 300,
         }),
     });
-    this.#timer = setInterval(() => void this.#releaseClosed(), 2000);
+    this.#timer = setInterval(() => {
+      void this.#releaseClosed();
+      if (this.#ticks++ % 2 === 0) void this.#listNodes();
+    }, 2000);
+    void this.#listNodes();
   }
 
   /** Connects to Redis and registers the node (it keeps trying while Redis is down). */
@@ -78,6 +84,11 @@ export class ClusterNode implements ClusterRouting {
     );
     await directory.start(); // false while Redis is down: the node registers when it is back
     return new ClusterNode(options, redis, directory);
+  }
+
+  /** The origins (`scheme://host:port`) of the live nodes, as last listed (every 4 s). */
+  nodeOrigins(): string[] {
+    return this.#origins;
   }
 
   /** This node's id. */
@@ -147,6 +158,21 @@ export class ClusterNode implements ClusterRouting {
     await this.#edges.closeAll();
     await this.#directory.stop().catch(() => {});
     await this.#redis.close();
+  }
+
+  async #listNodes(): Promise<void> {
+    try {
+      const nodes = await this.#directory.nodes();
+      this.#origins = nodes.map((n) => {
+        try {
+          return new URL(n.url).origin;
+        } catch {
+          return "";
+        }
+      }).filter(Boolean);
+    } catch {
+      // Redis away: the last list stands
+    }
   }
 
   async #releaseClosed(): Promise<void> {

@@ -41,7 +41,11 @@ export interface AppDeps {
   /** Counters of the shared media ports (for `/metrics`). */
   mediaPorts: () => MediaPortStats;
   /** Cluster mode (`REDIS_URL`): where a room's requests are answered; absent: one process. */
-  cluster?: ClusterRouting & { metrics(): string[] };
+  cluster?: ClusterRouting & {
+    metrics(): string[];
+    /** The origins of the cluster's live nodes (the pages may call them). */
+    nodeOrigins(): string[];
+  };
   /** Demo links for the index page, in demo mode. */
   demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
 }

@@ -12,8 +12,31 @@
 import type { MiddlewareHandler } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 
-/** The middleware for the pages; `frameAncestors` is a CSP source list (`*`, `'self' https://a.example`). */
-export function pageSecurityHeaders(frameAncestors: string): MiddlewareHandler {
+/**
+ * The middleware for the pages; `frameAncestors` is a CSP source list (`*`, `'self'
+ * https://a.example`). `connectSources` adds the origins the pages may also call (cluster mode:
+ * every node, as a session's URL names the node that holds it).
+ */
+export function pageSecurityHeaders(
+  frameAncestors: string,
+  connectSources: () => string[] = () => [],
+): MiddlewareHandler {
+  const fixed = headersFor(frameAncestors, []);
+  let last = "";
+  let cached = fixed;
+  return (c, next) => {
+    const extra = connectSources();
+    if (extra.length === 0) return fixed(c, next);
+    const key = extra.join(" ");
+    if (key !== last) {
+      last = key;
+      cached = headersFor(frameAncestors, extra);
+    }
+    return cached(c, next);
+  };
+}
+
+function headersFor(frameAncestors: string, connect: string[]): MiddlewareHandler {
   return secureHeaders({
     contentSecurityPolicy: {
       defaultSrc: ["'self'"],
@@ -22,7 +45,7 @@ export function pageSecurityHeaders(frameAncestors: string): MiddlewareHandler {
       styleSrcAttr: ["'unsafe-inline'"],
       imgSrc: ["'self'", "data:"],
       mediaSrc: ["'self'", "blob:", "mediastream:"],
-      connectSrc: ["'self'"],
+      connectSrc: ["'self'", ...connect],
       objectSrc: ["'none'"],
       baseUri: ["'none'"],
       formAction: ["'self'"],

@@ -68,6 +68,11 @@ export class Relay {
     return this.#lastPacketAt === undefined ? 0 : now - this.#lastPacketAt;
   }
 
+  /** Counts the upstream as heard now (its silence was explained: a paused publisher). */
+  heard(): void {
+    this.#lastPacketAt = performance.now();
+  }
+
   /** The offer to POST to the origin's WHEP endpoint (complete, every candidate in it). */
   async upstreamOffer(): Promise<string> {
     await this.upstream.setLocalDescription(await this.upstream.createOffer());
