@@ -1,5 +1,6 @@
 /**
- * `GET /healthz`: liveness, with the counts an operator glances at.
+ * `GET /healthz`: liveness, with the counts an operator glances at (and, in cluster mode, the
+ * node that answered).
  *
  * @module
  */
@@ -14,6 +15,7 @@ export function healthRoutes(deps: AppDeps): Hono {
       status: deps.lifecycle.draining ? "draining" : "ok",
       rooms: deps.rooms.size,
       sessions: deps.rooms.sessions.counts(),
+      ...(deps.cluster ? { node: deps.cluster.id } : {}),
     }));
   return r;
 }

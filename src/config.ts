@@ -119,6 +119,10 @@ export interface Config {
   publicUrl?: string;
   /** This node's name in the cluster directory (default: host name and port). */
   nodeId?: string;
+  /** Share `port` with other processes on this machine (`SO_REUSEPORT`). */
+  reusePort: boolean;
+  /** A second HTTP port for this process alone (its `PUBLIC_URL` when `port` is shared). */
+  nodePort?: number;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -265,6 +269,8 @@ const schema = z.object({
     .optional(),
   PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s):// URL" }).optional()
     .transform((v) => v?.replace(/\/+$/, "")),
+  REUSE_PORT: bool.default(false),
+  NODE_PORT: port.optional(),
   NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, "1 to 64 letters, digits, . _ : -")
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
@@ -361,6 +367,8 @@ export function loadConfig(
     redisUrl: v.REDIS_URL,
     publicUrl: v.PUBLIC_URL,
     nodeId: v.NODE_ID,
+    reusePort: v.REUSE_PORT,
+    nodePort: v.NODE_PORT,
     logLevel: v.LOG_LEVEL,
   };
 }

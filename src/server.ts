@@ -206,13 +206,13 @@ export async function startServer(
     ...(nofile.known ? {} : { assumed: true, why: nofile.reason }),
   });
   let http: HttpListener;
+  let own: HttpListener | undefined;
   try {
     const tls = config.tlsCertFile && config.tlsKeyFile
       ? await readTls(config.tlsCertFile, config.tlsKeyFile)
       : undefined;
     await resolvesOrThrow(config.host);
-    http = await listenHttp({
-      port: config.port,
+    const listener = {
       hostname: config.host,
       maxConnections: budget.maxConnections,
       headersTimeoutMs: config.httpHeadersTimeout * 1000,
@@ -220,7 +220,22 @@ export async function startServer(
       idleTimeoutMs: config.httpIdleTimeout * 1000,
       log,
       tls,
-    }, (request, info) => app.fetch(request, info));
+    };
+    const handler = (request: Request, info: Parameters<typeof app.fetch>[1]) =>
+      app.fetch(request, info);
+    http = await listenHttp(
+      { ...listener, port: config.port, reusePort: config.reusePort },
+      handler,
+    );
+    // several processes on one port: this one's own port too (its PUBLIC_URL, session URLs)
+    if (config.nodePort !== undefined) {
+      own = await listenHttp({ ...listener, port: config.nodePort }, handler).catch(
+        async (e) => {
+          await http.shutdown();
+          throw listenError(e, config.host, config.nodePort!);
+        },
+      );
+    }
   } catch (e) {
     await cluster?.stop();
     await rooms.closeAll();
@@ -252,7 +267,7 @@ export async function startServer(
       egress?.close();
       whep.dispose();
       lag.stop();
-      await Promise.all([http.shutdown(), ports.close()]);
+      await Promise.all([http.shutdown(), own?.shutdown(), ports.close()]);
     },
   };
 }

@@ -8,7 +8,7 @@
 import { Child } from "./child.ts";
 import { pinAllThreads, threadAffinity } from "./proc.ts";
 import { sleep } from "./common.ts";
-import { permissionFlags } from "../../src/permissions.ts";
+import { startTaskFlags } from "../../src/cli/start-flags.ts";
 
 /** The HS256 secret of bench servers. */
 export const BENCH_SECRET = "bench-secret-0123456789abcdefghijklmnop";
@@ -32,28 +32,8 @@ export function freePort(): number {
   return port;
 }
 
-/**
- * The Deno flags and entry point of `deno task start`. The task's command substitution
- * `$(deno run … src/permissions.ts)` is replaced by the flags it prints for `env` (the
- * server's environment).
- */
-export function startTaskFlags(
-  repo: string,
-  env: Record<string, string> = {},
-): { flags: string[]; entry: string } {
-  const config = JSON.parse(Deno.readTextFileSync(`${repo}/deno.json`));
-  const task = String(config.tasks.start).replace(/\$\(([^)]*)\)/g, (all, inner: string) => {
-    if (!/\bsrc\/permissions\.ts\b/.test(inner)) {
-      throw new Error(`deno.json tasks.start: unknown command substitution ${all}`);
-    }
-    return permissionFlags((name) => env[name]).flags.join(" ");
-  });
-  const words = task.trim().split(/\s+/);
-  if (words[0] !== "deno" || words[1] !== "run") {
-    throw new Error(`deno.json tasks.start is not "deno run …": ${config.tasks.start}`);
-  }
-  return { flags: words.slice(2, -1), entry: words[words.length - 1] };
-}
+/** The Deno flags and entry point of `deno task start` (src/cli/start-flags.ts). */
+export { startTaskFlags };
 
 /** Options for {@link startServer}. */
 export interface ServerOptions {
@@ -65,13 +45,14 @@ export interface ServerOptions {
   nice?: number;
   /** Extra Deno flags (e.g. `--cpu-prof`). */
   extraFlags?: string[];
-  /** Environment overrides. */
+  /** Environment overrides (e.g. REDIS_URL, PUBLIC_URL, NODE_ID and PORT of a cluster node). */
   env?: Record<string, string>;
 }
 
 /** Starts the server and waits until `/healthz` answers (30 s at most). */
 export async function startServer(options: ServerOptions): Promise<BenchServer> {
-  const port = freePort();
+  // a caller that must know the port first (a cluster node's PUBLIC_URL) passes env.PORT
+  const port = options.env?.PORT !== undefined ? Number(options.env.PORT) : freePort();
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: "127.0.0.1",

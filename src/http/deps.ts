@@ -43,6 +43,8 @@ export interface AppDeps {
   /** Cluster mode (`REDIS_URL`): where a room's requests are answered; absent: one process. */
   cluster?: ClusterRouting & {
     metrics(): string[];
+    /** This node's id. */
+    readonly id: string;
     /** The origins of the cluster's live nodes (the pages may call them). */
     nodeOrigins(): string[];
   };

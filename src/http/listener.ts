@@ -44,6 +44,11 @@ export interface HttpListenerOptions {
   hostname: string;
   /** Port (0: any free port). */
   port: number;
+  /**
+   * Share the port with other processes (`SO_REUSEPORT`: the kernel spreads new connections
+   * over them; Linux), for several server processes on one machine.
+   */
+  reusePort?: boolean;
   /** Most open HTTP connections; more are closed as soon as they are accepted. */
   maxConnections: number;
   /** Time for a request's line and headers to arrive, from the connection's start or the previous response, ms. */
@@ -234,7 +239,7 @@ export function listenHttp(
         reject(denoError(error));
       };
       server.once("error", onStartError);
-      server.listen(port, options.hostname, () => {
+      server.listen({ port, host: options.hostname, reusePort: options.reusePort }, () => {
         server.off("error", onStartError);
         // After the start an error (accept failing: EMFILE, ENFILE) is logged, never thrown.
         server.on(
