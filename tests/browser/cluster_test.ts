@@ -209,8 +209,13 @@ browserTest(
           const patches = log.responses.filter((r) => r.method === "PATCH");
           const context = JSON.stringify({ patches, failed: log.failed, console: blocked(log) });
           assert.deepEqual(blocked(log), [], `no CORS/CSP error in the console: ${context}`);
+          // Chromium's DevTools protocol reports a preflighted cross-origin request twice: once
+          // answered, once "net::ERR_ABORTED" (the request object it replaced); only a request
+          // with no answer at all is a failure
+          const answered = (r: { method: string; url: string }) =>
+            log.responses.some((x) => x.method === r.method && x.url === r.url);
           assert.deepEqual(
-            log.failed.filter((r) => originOf(r.url) === originOf(a.url)),
+            log.failed.filter((r) => originOf(r.url) === originOf(a.url) && !answered(r)),
             [],
             `no failed request to A: ${context}`,
           );
@@ -225,7 +230,9 @@ browserTest(
       await t.step("stopping the page DELETEs its session on A", async () => {
         await click(publish, "#stop");
         await until(
-          () => log.responses.some((r) => r.method === "DELETE") || log.failed.length > 0,
+          () =>
+            log.responses.some((r) => r.method === "DELETE") ||
+            log.failed.some((r) => r.method === "DELETE"),
           "the page's DELETE",
           5000,
         ).catch(() => {});
