@@ -28,6 +28,10 @@ export class Relay {
   #videoReceiver?: { receiver: RTCRtpReceiver; ssrc?: number };
   #closed = false;
   #lastPacketAt?: number;
+  /** The local connection is up: packets reach this node's publication from now on. */
+  #localUp = false;
+  /** A keyframe is to be asked upstream at the next video packet (the local path just came up). */
+  #keyframeWanted = false;
   /** Either connection failed or closed: emitted once. */
   readonly ended: Emitter<void> = new Emitter();
 
@@ -50,9 +54,15 @@ export class Relay {
       if (kind === "video") this.#videoReceiver = { receiver };
       track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
         this.#lastPacketAt = performance.now();
-        if (kind === "video" && this.#videoReceiver) this.#videoReceiver.ssrc = rtp.header.ssrc;
+        if (kind === "video" && this.#videoReceiver) {
+          this.#videoReceiver.ssrc = rtp.header.ssrc;
+          if (this.#keyframeWanted) {
+            this.#keyframeWanted = false;
+            receiver.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
+          }
+        }
         const out = this.#tracks[kind];
-        if (!out) return;
+        if (!out || !this.#localUp) return; // written before the local path is up: lost
         rtp.header.extensions = [];
         out.writeRtp(rtp);
       });
@@ -122,6 +132,13 @@ export class Relay {
       });
     }
     this.#watch(local);
+    // the origin's first packets (its cached keyframe among them) may arrive before this path
+    // is up and are lost: once it is, a keyframe is asked upstream, so players start at once
+    local.connectionStateChange.subscribe((state) => {
+      if (state !== "connected" || this.#localUp) return;
+      this.#localUp = true;
+      this.#keyframeWanted = true;
+    });
     await local.setLocalDescription(await local.createOffer());
     await gathered(local);
     return local.localDescription!.sdp;
