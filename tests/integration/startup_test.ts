@@ -281,6 +281,7 @@ Deno.test("deno.lock holds only the server's packages (deno task start installs 
     "hono",
     "hono/",
     "jose",
+    "redis", // cluster mode's directory client (REDIS_URL)
     "werift",
     "zod",
   ]);
