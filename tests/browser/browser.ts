@@ -184,3 +184,15 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   );
   await page.screenshot({ path, fullPage: true });
 }
+
+/** Waits until the page's inbound video has decoded `more` frames more than its first ones. */
+export async function framesRise(page: Page, what: string, more = 10): Promise<number> {
+  const first = await until(async () => {
+    const v = await inboundVideo(page);
+    return v && (v.framesDecoded ?? 0) > 0 ? v.framesDecoded! : undefined;
+  }, `${what}: first decoded frames`);
+  return await until(async () => {
+    const v = await inboundVideo(page);
+    return v && (v.framesDecoded ?? 0) >= first + more ? v.framesDecoded! : undefined;
+  }, `${what}: frames decoded rising`);
+}

@@ -19,7 +19,7 @@ import { startRedis } from "../helpers/redis.ts";
 import { startNode } from "../helpers/cluster.ts";
 import { call } from "../helpers/clients.ts";
 import type { ServerProcess } from "../helpers/process.ts";
-import { browserTest, type Chromium, click, inboundVideo, launch, until } from "./browser.ts";
+import { browserTest, type Chromium, click, framesRise, launch, until } from "./browser.ts";
 
 /** What a page did on the network and said in its console. */
 interface Journal {
@@ -43,18 +43,6 @@ function journal(page: Page): Journal {
   page.on("console", (m) => j.console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => j.console.push(`pageerror: ${e}`));
   return j;
-}
-
-/** Waits until the page's inbound video has decoded `more` frames more than its first ones. */
-async function framesRise(page: Page, what: string, more = 10): Promise<number> {
-  const first = await until(async () => {
-    const v = await inboundVideo(page);
-    return v && (v.framesDecoded ?? 0) > 0 ? v.framesDecoded! : undefined;
-  }, `${what}: first decoded frames`);
-  return await until(async () => {
-    const v = await inboundVideo(page);
-    return v && (v.framesDecoded ?? 0) >= first + more ? v.framesDecoded! : undefined;
-  }, `${what}: frames decoded rising`);
 }
 
 /** `http://127.0.0.1:PORT` of a URL. */

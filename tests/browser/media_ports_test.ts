@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "npm:puppeteer-core@25.16.0";
 import { type TestServer, testServer } from "../helpers/server.ts";
-import { browserTest, type Chromium, click, inboundVideo, launch, until } from "./browser.ts";
+import { browserTest, type Chromium, click, framesRise, launch, until } from "./browser.ts";
 
 /** One ICE candidate of Chromium's `getStats()`. */
 interface Candidate {
@@ -91,18 +91,6 @@ function connectedPair(page: Page, side: "whep" | "whip"): Promise<Selected> {
       ? s
       : undefined;
   }, `${side}: a selected candidate pair`);
-}
-
-/** Waits until the page's inbound video has decoded `more` frames more than now. */
-async function framesRise(page: Page, what: string, more = 10): Promise<number> {
-  const first = await until(async () => {
-    const v = await inboundVideo(page);
-    return v && (v.framesDecoded ?? 0) > 0 ? v.framesDecoded! : undefined;
-  }, `${what}: first decoded frames`);
-  return await until(async () => {
-    const v = await inboundVideo(page);
-    return v && (v.framesDecoded ?? 0) >= first + more ? v.framesDecoded! : undefined;
-  }, `${what}: frames decoded rising`);
 }
 
 /** The publish page live (VP8, 360p) and the watch page playing it, in room `room`. */
