@@ -163,3 +163,42 @@ Deno.test("a STUN server in ICE_SERVERS gives the shared UDP port a server-refle
     stun.close();
   }
 });
+
+Deno.test("UDP_PORT_MIN/MAX: sessions negotiated at once get distinct ports of the range", async () => {
+  const server = await testServer({
+    UDP_PORT_MIN: "42100",
+    UDP_PORT_MAX: "42199",
+    NEGOTIATIONS_MAX: "32",
+    NEGOTIATIONS_PER_CLIENT: "32",
+    MAX_PARTICIPANTS: "40",
+  });
+  try {
+    const host = await server.token("host", "race");
+    await call(`${server.url}/rooms/race`, host, { method: "PUT" }).then((r) => r.body?.cancel());
+    const answers = await Promise.all([...Array(24)].map(async (_, i) => {
+      const token = await server.token(`p${i}`, "race", "participant");
+      const res = await call(`${server.url}/whip/race`, token, {
+        method: "POST",
+        headers: { "Content-Type": "application/sdp" },
+        body: offer,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 201, text);
+      return text;
+    }));
+    const ports = answers.flatMap((a) =>
+      [...a.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)].map((m) => Number(m[1]))
+    );
+    const perSession = answers.map((a) =>
+      new Set(
+        [...a.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)].map((m) => m[1]),
+      )
+    );
+    assert.ok(perSession.every((p) => p.size >= 1), "UDP candidates in every answer");
+    for (const p of ports) assert.ok(p >= 42100 && p <= 42199, `port ${p}`);
+    const all = perSession.flatMap((p) => [...p]);
+    assert.equal(new Set(all).size, all.length, "no port shared by two sessions");
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -108,6 +108,59 @@ function smallReceiveBuffers(): void {
   };
 }
 
+/** Random ports of a `UDP_PORT_MIN/MAX` range tried before the range counts as used up. */
+const RANGE_ATTEMPTS = 64;
+
+/**
+ * Per-session ports in a range (`UDP_PORT_MIN/MAX`; the fan-out ramp at 150 players: every player
+ * of a step failed to connect): werift's `findPort` test-binds every port from the range's
+ * start, closes the test socket and binds the real one later, so sessions negotiated at once
+ * found the same port and all but one failed, and each search cost one bind per port already
+ * taken. Here the socket itself is bound to random ports of the range until one is free;
+ * `EADDRINUSE` after {@link RANGE_ATTEMPTS} tries is a used-up range (503 upstream).
+ */
+function randomPortsInRange(): void {
+  const proto = UdpTransport.prototype as unknown as {
+    init(): Promise<void>;
+    options: { portRange?: [number, number]; port?: number };
+    socket: {
+      bind(o: { port: number; address?: string }): void;
+      once(e: string, f: (e?: Error) => void): void;
+      off(e: string, f: (e?: Error) => void): void;
+    };
+    __sfuRangePorts?: boolean;
+  };
+  if (proto.__sfuRangePorts) return;
+  proto.__sfuRangePorts = true;
+  const original = proto.init;
+  if (typeof original !== "function") return; // named by check.ts
+  proto.init = async function (this: typeof proto) {
+    const range = this.options.portRange;
+    if (!range || this.options.port) return await original.call(this);
+    const [min, max] = range;
+    let last: Error | undefined;
+    for (let i = 0; i < RANGE_ATTEMPTS; i++) {
+      const port = min + Math.floor(Math.random() * (max - min + 1));
+      last = await new Promise<Error | undefined>((resolve) => {
+        const onListening = () => {
+          this.socket.off("error", onError);
+          resolve(undefined);
+        };
+        const onError = (e?: Error) => {
+          this.socket.off("listening", onListening);
+          resolve(e ?? new Error("bind failed"));
+        };
+        this.socket.once("error", onError);
+        this.socket.once("listening", onListening);
+        this.socket.bind({ port });
+      });
+      if (!last) return;
+    }
+    throw last;
+  };
+}
+
+randomPortsInRange(); // inside: the receive allocation below is set on the socket it binds
 smallReceiveBuffers();
 
 /**
