@@ -18,6 +18,11 @@ import { serverOfferCodecs } from "./egress-codecs.ts";
 import { toWeriftCodec } from "./peer.ts";
 import { parseSdp } from "../sdp/offer.ts";
 import type { Kind } from "./publication.ts";
+import { type CodecFamily, codecFamily } from "./codecs.ts";
+import { isKeyframeStart } from "./keyframe.ts";
+
+/** How often the relay asks the origin again for the keyframe it waits for, ms. */
+const KEYFRAME_RETRY_MS = 1000;
 
 /** The relay's two connections. */
 export class Relay {
@@ -32,6 +37,9 @@ export class Relay {
   #localUp = false;
   /** A keyframe is to be asked upstream at the next video packet (the local path just came up). */
   #keyframeWanted = false;
+  #keyframeAskedAt = -Infinity;
+  /** The video codec family the origin answered with (for keyframe detection). */
+  #family?: CodecFamily;
   /** Either connection failed or closed: emitted once. */
   readonly ended: Emitter<void> = new Emitter();
 
@@ -56,10 +64,7 @@ export class Relay {
         this.#lastPacketAt = performance.now();
         if (kind === "video" && this.#videoReceiver) {
           this.#videoReceiver.ssrc = rtp.header.ssrc;
-          if (this.#keyframeWanted) {
-            this.#keyframeWanted = false;
-            receiver.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
-          }
+          if (this.#keyframeWanted) this.#askKeyframe(receiver, rtp);
         }
         const out = this.#tracks[kind];
         if (!out || !this.#localUp) return; // written before the local path is up: lost
@@ -76,6 +81,22 @@ export class Relay {
    */
   silentFor(now: number): number {
     return this.#lastPacketAt === undefined ? 0 : now - this.#lastPacketAt;
+  }
+
+  /**
+   * Until a keyframe has passed through since the local path came up, asks the origin for one
+   * at most every {@link KEYFRAME_RETRY_MS}: a PLI can be swallowed by the origin's rate limit
+   * (one per 500 ms per layer), and the publication here starts only at a keyframe.
+   */
+  #askKeyframe(receiver: RTCRtpReceiver, rtp: RtpPacket): void {
+    if (this.#family && isKeyframeStart(this.#family, rtp.payload)) {
+      this.#keyframeWanted = false;
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#keyframeAskedAt < KEYFRAME_RETRY_MS) return;
+    this.#keyframeAskedAt = now;
+    receiver.sendRtcpPLI(rtp.header.ssrc).catch(() => {});
   }
 
   /** Counts the upstream as heard now (its silence was explained: a paused publisher). */
@@ -107,6 +128,7 @@ export class Relay {
       ).slice(0, 1) ?? [];
     const audio = pick("audio");
     const video = pick("video");
+    this.#family = video[0] ? codecFamily(video[0]) : undefined;
     const local = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
@@ -133,7 +155,7 @@ export class Relay {
     }
     this.#watch(local);
     // the origin's first packets (its cached keyframe among them) may arrive before this path
-    // is up and are lost: once it is, a keyframe is asked upstream, so players start at once
+    // is up and are lost: once it is, a keyframe is asked upstream until one passes through
     local.connectionStateChange.subscribe((state) => {
       if (state !== "connected" || this.#localUp) return;
       this.#localUp = true;
