@@ -186,11 +186,20 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Waits until the page's inbound video has decoded `more` frames more than its first ones. */
-export async function framesRise(page: Page, what: string, more = 10): Promise<number> {
-  const first = await until(async () => {
-    const v = await inboundVideo(page);
-    return v && (v.framesDecoded ?? 0) > 0 ? v.framesDecoded! : undefined;
-  }, `${what}: first decoded frames`);
+export async function framesRise(
+  page: Page,
+  what: string,
+  more = 10,
+  firstWithinMs = 15_000,
+): Promise<number> {
+  const first = await until(
+    async () => {
+      const v = await inboundVideo(page);
+      return v && (v.framesDecoded ?? 0) > 0 ? v.framesDecoded! : undefined;
+    },
+    `${what}: first decoded frames`,
+    firstWithinMs,
+  );
   return await until(async () => {
     const v = await inboundVideo(page);
     return v && (v.framesDecoded ?? 0) >= first + more ? v.framesDecoded! : undefined;
