@@ -154,17 +154,27 @@ export class EdgeRelays {
 
   /** Whether `room` is open on `origin`, closed there, or the origin does not answer. */
   async #roomState(origin: string, room: string): Promise<"open" | "closed" | "unreachable"> {
+    const view = await this.#roomView(origin, room, AbortSignal.timeout(2000));
+    return typeof view === "string" ? view : view.open ? "open" : "closed";
+  }
+
+  /** The room's state on `origin` (`GET /rooms/{room}` with the service token). */
+  async #roomView(
+    origin: string,
+    room: string,
+    signal?: AbortSignal,
+  ): Promise<{ open?: boolean; host?: string } | "closed" | "unreachable"> {
     try {
       const token = await this.#options.serviceToken(room);
       const r = await fetch(`${origin}/rooms/${encodeURIComponent(room)}`, {
         headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(2000),
+        signal,
       });
       if (!r.ok) {
         await r.body?.cancel();
         return r.status >= 500 ? "unreachable" : "closed";
       }
-      return (await r.json() as { open?: boolean }).open ? "open" : "closed";
+      return await r.json() as { open?: boolean; host?: string };
     } catch {
       return "unreachable";
     }
@@ -182,11 +192,8 @@ export class EdgeRelays {
   async #start(a: Active): Promise<void> {
     const { rooms, serviceToken, log } = this.#options;
     const token = await serviceToken(a.room);
-    const base = `${a.origin}/rooms/${encodeURIComponent(a.room)}`;
-    const view = await fetch(base, { headers: { authorization: `Bearer ${token}` } })
-      .then(async (r) => r.ok ? await r.json() as { open: boolean; host?: string } : undefined)
-      .catch(() => undefined);
-    if (!view?.open || !view.host) {
+    const view = await this.#roomView(a.origin, a.room);
+    if (typeof view === "string" || !view.open || !view.host) {
       throw new DomainError("not-found", "the room is not open on its origin node");
     }
     a.host = { sub: view.host, role: "host", room: a.room } as Principal;

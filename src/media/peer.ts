@@ -335,17 +335,22 @@ export class Peer {
   }
 
   #gathered(): Promise<void> {
-    if (this.pc.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise((resolve) => {
-      const limit = setTimeout(done, (this.#options.gatherTimeout + 1) * 1000);
-      const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((s) => {
-        if (s === "complete") done();
-      });
-      function done() {
-        clearTimeout(limit);
-        unSubscribe();
-        resolve();
-      }
-    });
+    return gatheringDone(this.pc, (this.#options.gatherTimeout + 1) * 1000);
   }
+}
+
+/** Resolves when `pc` has gathered its candidates, or after `ms` at most. */
+export function gatheringDone(pc: RTCPeerConnection, ms: number): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const limit = setTimeout(done, ms);
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s === "complete") done();
+    });
+    function done() {
+      clearTimeout(limit);
+      unSubscribe();
+      resolve();
+    }
+  });
 }

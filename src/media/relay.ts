@@ -15,12 +15,14 @@
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpReceiver, type RtpPacket } from "werift";
 import { Emitter } from "../events.ts";
 import { serverOfferCodecs } from "./egress-codecs.ts";
-import { toWeriftCodec } from "./peer.ts";
+import { gatheringDone, toWeriftCodec } from "./peer.ts";
 import { parseSdp } from "../sdp/offer.ts";
 import type { Kind } from "./publication.ts";
 import { type CodecFamily, codecFamily } from "./codecs.ts";
 import { isKeyframeStart } from "./keyframe.ts";
 
+/** Longest wait for the relay's own candidates, ms. */
+const GATHER_MS = 3000;
 /** How often the relay asks the origin again for the keyframe it waits for, ms. */
 const KEYFRAME_RETRY_MS = 1000;
 
@@ -107,7 +109,7 @@ export class Relay {
   /** The offer to POST to the origin's WHEP endpoint (complete, every candidate in it). */
   async upstreamOffer(): Promise<string> {
     await this.upstream.setLocalDescription(await this.upstream.createOffer());
-    await gathered(this.upstream);
+    await gatheringDone(this.upstream, GATHER_MS);
     return this.upstream.localDescription!.sdp;
   }
 
@@ -162,7 +164,7 @@ export class Relay {
       this.#keyframeWanted = true;
     });
     await local.setLocalDescription(await local.createOffer());
-    await gathered(local);
+    await gatheringDone(local, GATHER_MS);
     return local.localDescription!.sdp;
   }
 
@@ -185,19 +187,4 @@ export class Relay {
       if (state === "failed" || state === "closed") void this.close();
     });
   }
-}
-
-function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, 3000);
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === "complete") done();
-    });
-    function done() {
-      clearTimeout(timer);
-      unSubscribe();
-      resolve();
-    }
-  });
 }

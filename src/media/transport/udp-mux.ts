@@ -128,11 +128,6 @@ export class UdpMux {
     return this.#sockets.map((s) => s.address);
   }
 
-  /** The sockets, for a one-off exchange at start (the STUN server query). */
-  get sockets(): { address: string; socket: dgram.Socket }[] {
-    return this.#sockets.map(({ address, socket }) => ({ address, socket }));
-  }
-
   /** Sessions with routes now (for tests and `/metrics`). */
   get sessions(): number {
     return this.#endpoints.size;
