@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { freePort } from "./cluster.ts";
 
 /** A running Redis. */
 export interface RedisServer {
@@ -18,14 +19,6 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** SIGKILL without starting again (a crash); `restart()` brings it back. */
   kill(): Promise<void>;
-}
-
-/** A port the system just gave out on 127.0.0.1, free again. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** True when something on `port` answers `PING` with `+PONG`. */
