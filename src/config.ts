@@ -123,6 +123,8 @@ export interface Config {
   reusePort: boolean;
   /** A second HTTP port for this process alone (its `PUBLIC_URL` when `port` is shared). */
   nodePort?: number;
+  /** Folder of recordings (`RECORDINGS_DIR`); unset: recording is off. */
+  recordingsDir?: string;
   /** Log level. */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -273,6 +275,8 @@ const schema = z.object({
   NODE_PORT: port.optional(),
   NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, "1 to 64 letters, digits, . _ : -")
     .optional(),
+  RECORDINGS_DIR: z.string().min(1).refine((v) => !v.includes("\0"), "must be a path")
+    .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -369,6 +373,7 @@ export function loadConfig(
     nodeId: v.NODE_ID,
     reusePort: v.REUSE_PORT,
     nodePort: v.NODE_PORT,
+    recordingsDir: v.RECORDINGS_DIR,
     logLevel: v.LOG_LEVEL,
   };
 }

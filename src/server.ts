@@ -26,6 +26,7 @@ import { connectionBudget } from "./http/connection-limits.ts";
 import { nofileLimit } from "./os/rlimit.ts";
 import { StreamSlots } from "./http/sse.ts";
 import { NegotiationGate } from "./http/negotiations.ts";
+import { checkRecordingsDir, Recordings } from "./recording/recordings.ts";
 
 /** The demo room and tokens printed at start when no key is configured. */
 export interface Demo {
@@ -75,6 +76,11 @@ export async function startServer(
   assertWerift(); // werift's members the media patches need, or one sentence and exit 2
   const log = createLogger(config.logLevel);
   const jwks = config.jwksFile ? await readJwks(config.jwksFile) : undefined;
+  if (config.recordingsDir) {
+    await checkRecordingsDir(config.recordingsDir).catch((e) => {
+      throw new ConfigError(`RECORDINGS_DIR: ${e.message}`);
+    });
+  }
   let verifier;
   try {
     verifier = createVerifier({
@@ -182,8 +188,10 @@ export async function startServer(
       log,
     })
     : undefined;
+  const recordings = config.recordingsDir ? new Recordings(config.recordingsDir, log) : undefined;
   const deps: AppDeps = {
     cluster,
+    recordings,
     config,
     rooms,
     whep,
@@ -263,6 +271,7 @@ export async function startServer(
       if (!lifecycle.draining) whep.reconnectAll();
       lifecycle.draining = true;
       await cluster?.stop(); // edges end, this node's rooms and entry leave the directory
+      await recordings?.stopAll("shutdown"); // files finalised before their sessions end
       await rooms.closeAll();
       egress?.close();
       whep.dispose();

@@ -15,6 +15,7 @@ import { whipRoutes } from "../../routes/whip.ts";
 import { whepRoutes } from "../../routes/whep.ts";
 import { sessionRoutes } from "../../routes/sessions.ts";
 import { roomRoutes } from "../../routes/rooms.ts";
+import { recordingRoutes } from "../../routes/recordings.ts";
 import { healthRoutes } from "../../routes/health.ts";
 import { metricsRoutes } from "../../routes/metrics.ts";
 import { staticRoutes } from "../../routes/static.ts";
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", whepExtensionRoutes(deps));
   app.route("/", sessionRoutes(deps));
   app.route("/", roomRoutes(deps));
+  app.route("/", recordingRoutes(deps));
   app.route("/", healthRoutes(deps));
   if (config.metricsEnabled) app.route("/", metricsRoutes(deps));
   app.route("/", staticRoutes(deps));

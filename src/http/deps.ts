@@ -14,6 +14,7 @@ import type { StreamSlots } from "./sse.ts";
 import type { NegotiationGate } from "./negotiations.ts";
 import type { MediaPortStats } from "../media/transport/ports.ts";
 import type { ClusterRouting } from "./cluster-routing.ts";
+import type { Recordings } from "../recording/recordings.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -48,6 +49,8 @@ export interface AppDeps {
     /** The origins of the cluster's live nodes (the pages may call them). */
     nodeOrigins(): string[];
   };
+  /** Recording (`RECORDINGS_DIR`); absent: recording is off. */
+  recordings?: Recordings;
   /** Demo links for the index page, in demo mode. */
   demo?: { room: string; hostToken: string; participantToken: string; viewerToken: string };
 }

@@ -11,6 +11,14 @@ import { Emitter } from "../events.ts";
 import type { Kind, Publication } from "./publication.ts";
 import type { Subscription } from "./subscription.ts";
 
+/**
+ * What a feed drives: a {@link Subscription} (a player), or a recorder with no peer. A
+ * subscriber that is not a viewer (`viewer: false`) is left out of the `viewercount`.
+ */
+export type FeedSubscriber =
+  & Pick<Subscription, "send" | "attach" | "detach" | "keyframeRequests">
+  & { readonly viewer?: boolean };
+
 /** Shortest interval between two keyframe requests for one layer, ms. */
 export const KEYFRAME_REQUEST_INTERVAL_MS = 500;
 
@@ -39,7 +47,7 @@ export class Feed {
   readonly events: Emitter<FeedEvent> = new Emitter();
   #source?: Publication;
   /** The attached players, each with the function that stops listening to its keyframe requests. */
-  #subscribers = new Map<Subscription, () => void>();
+  #subscribers = new Map<FeedSubscriber, () => void>();
   #lastRequest = new Map<string, number>();
   #pendingRequest = new Map<string, ReturnType<typeof setTimeout>>();
   #active = false;
@@ -60,9 +68,16 @@ export class Feed {
     return this.#source?.codecs;
   }
 
-  /** Number of attached players. */
+  /** Number of attached players (recorders included). */
   get subscriberCount(): number {
     return this.#subscribers.size;
+  }
+
+  /** Number of attached viewers (recorders left out). */
+  get viewerCount(): number {
+    let n = 0;
+    for (const sub of this.#subscribers.keys()) if (sub.viewer !== false) n++;
+    return n;
   }
 
   /** The live publication, if any. */
@@ -109,20 +124,20 @@ export class Feed {
   }
 
   /** Attaches a player. */
-  subscribe(sub: Subscription): void {
+  subscribe(sub: FeedSubscriber): void {
     this.#subscribers.get(sub)?.(); // attached again: one listener
     this.#subscribers.set(sub, sub.keyframeRequests.on((rid) => this.requestKeyframe(rid)));
     if (this.#source) sub.attach(this.#source);
-    this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
+    this.events.emit({ type: "viewercount", viewercount: this.viewerCount });
   }
 
   /** Detaches a player. */
-  unsubscribe(sub: Subscription): void {
+  unsubscribe(sub: FeedSubscriber): void {
     const stop = this.#subscribers.get(sub);
     if (!stop) return;
     stop();
     this.#subscribers.delete(sub);
-    this.events.emit({ type: "viewercount", viewercount: this.#subscribers.size });
+    this.events.emit({ type: "viewercount", viewercount: this.viewerCount });
   }
 
   /**

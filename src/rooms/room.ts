@@ -17,7 +17,16 @@ export type RoomEvent =
   | { type: "publication-ended"; publisher: string }
   | { type: "participant-joined"; identity: string }
   | { type: "participant-left"; identity: string }
-  | { type: "room-closed"; reason?: "shutdown" };
+  | { type: "room-closed"; reason?: "shutdown" }
+  | { type: "recording-started"; id: string; publisher: string; name: string }
+  | {
+    type: "recording-stopped";
+    id: string;
+    publisher: string;
+    name: string;
+    reason: string;
+    error?: string;
+  };
 
 /** The JSON view of a room (`GET /rooms/{room}`). */
 export interface RoomView {
@@ -210,7 +219,7 @@ export class Room {
       codecs: Object.fromEntries(
         Object.entries(s.media.codecs).map(([k, c]) => [k, c?.name]),
       ) as Partial<Record<Kind, string>>,
-      players: this.#feeds.get(s.owner)?.subscriberCount ?? 0,
+      players: this.#feeds.get(s.owner)?.viewerCount ?? 0, // a recorder is not a player
     }));
     return {
       room: this.name,
