@@ -262,14 +262,30 @@ export async function probe(path: string): Promise<Probed> {
   return { duration: Number(json.format?.duration), streams };
 }
 
-/** What `ffmpeg -v error -i FILE -f null -` prints (nothing for a clean file). */
+/**
+ * The null muxer's complaint about a variable frame rate, not about the file: Debian's ffmpeg
+ * 5.1 encodes `-f null` output in a time base of 1/r_frame_rate, guessed from the first frames,
+ * so when a WebRTC encoder raises its frame rate later (Chromium starts at 20 fps and climbs to
+ * 30 as its bandwidth estimate grows) two frames land on one tick. ffmpeg says the same of a VFR
+ * WebM it wrote itself (testsrc at 20 fps, then 30 fps, `-fps_mode vfr`).
+ */
+const VFR_TICK =
+  /\[null @ 0x[0-9a-f]+\] Application provided invalid, non monotonically increasing dts to muxer in stream \d+: (\d+) >= \1$/;
+
+/**
+ * What `ffmpeg -v error -i FILE -f null -` prints (nothing for a clean file), without the
+ * {@link VFR_TICK} lines.
+ */
 export async function decodeErrors(path: string): Promise<string> {
   const out = await new Deno.Command(FFMPEG, {
     args: ["-v", "error", "-i", path, "-f", "null", "-"],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return new TextDecoder().decode(out.stderr).trim() + (out.success ? "" : " (exit failure)");
+  const lines = new TextDecoder().decode(out.stderr).split("\n").filter((l) =>
+    l.trim() !== "" && !VFR_TICK.test(l)
+  );
+  return lines.join("\n") + (out.success ? "" : " (exit failure)");
 }
 
 /** True when the file's header holds a Duration and the file a Cues element (finalised). */
