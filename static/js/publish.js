@@ -7,6 +7,7 @@
  */
 import { sendCodecs, WhipClient } from "../lib/whip-whep.js";
 import { StatsMeter } from "../lib/stats.js";
+import { setupRecording } from "./publish-recording.js";
 import {
   $,
   fillDevices,
@@ -315,6 +316,15 @@ els.microphone.addEventListener("change", () => openDevices({ video: false }).ca
 els.codec.addEventListener("change", republish);
 els.simulcast.addEventListener("change", republish);
 els.token.addEventListener("input", showWho);
+const recording = setupRecording({
+  start: /** @type {HTMLButtonElement} */ ($("record")),
+  stop: /** @type {HTMLButtonElement} */ ($("record-stop")),
+  list: $("recordings"),
+  note: $("record-note"),
+}, () => ({ room: els.room.value.trim(), token: els.token.value.trim() }));
+recording.refresh().catch(() => {});
+els.token.addEventListener("change", () => recording.refresh().catch(() => {}));
+els.room.addEventListener("change", () => recording.refresh().catch(() => {}));
 els.room.addEventListener("input", showWho);
 navigator.mediaDevices?.addEventListener?.("devicechange", async () => {
   const devices = await navigator.mediaDevices.enumerateDevices();

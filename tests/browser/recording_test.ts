@@ -69,6 +69,27 @@ for (const family of ["vp8", "h264"] as VideoFamily[]) {
       );
       assert.equal(await decodeErrors(path), "");
       assert.ok(await finalised(path));
+
+      // the publish page lists it with a download link, which saves the same bytes
+      const publish = await chromium.page();
+      await publish.goto(`${server.url}/publish.html?room=${room}&token=${token}`);
+      const link = await until(
+        () =>
+          publish.$eval("#recordings a.download", (a) => a.getAttribute("href")).catch(() => ""),
+        "the download link",
+      );
+      assert.equal(link, `/rooms/${room}/recordings/${id}`);
+      const size = await publish.evaluate(
+        async (href: string, token: string) => {
+          const r = await fetch(href, { headers: { Authorization: `Bearer ${token}` } });
+          return r.ok && r.headers.get("Content-Type") === "video/webm"
+            ? (await r.blob()).size
+            : -1;
+        },
+        link,
+        token,
+      );
+      assert.equal(size, (await Deno.stat(path)).size);
     } finally {
       await chromium.close();
       await server.shutdown();
