@@ -9,7 +9,6 @@
  * @module
  */
 import {
-  RtcpPayloadSpecificFeedback,
   type RTCRtpCodecParameters,
   type RTCRtpSender,
   type RtpPacket,
@@ -31,10 +30,8 @@ import { metrics } from "../metrics/counters.ts";
 import { senderInternals } from "./werift/internals.ts";
 import { setSendCodec } from "./werift/patches.ts";
 import { Emitter } from "../events.ts";
+import { asksKeyframeOf } from "./keyframe-request.ts";
 
-/** PLI's and FIR's feedback message types (RFC 4585, RFC 5104). */
-const PLI = 1;
-const FIR = 4;
 /** RTP clock rates, for timestamp continuity across a source switch. */
 const CLOCK: Record<Kind, number> = { audio: 48_000, video: 90_000 };
 /** How often an automatic player's layer is reconsidered, ms. */
@@ -178,10 +175,10 @@ export class Subscription {
 
   /**
    * Pins a layer (WHEP layer extension), or returns to automatic choice with `undefined`.
-   * Returns false when the source has no such layer.
+   * Returns false when the source has no such layer; before a source, the pin waits for one.
    */
   selectLayer(rid: string | undefined): boolean {
-    if (rid !== undefined && !this.#source?.layers.has(rid)) return false;
+    if (rid !== undefined && this.#source && !this.#source.layers.has(rid)) return false;
     this.#layer.pinned = rid;
     this.#reconsider();
     return true;
@@ -375,13 +372,11 @@ export class Subscription {
         continuity: false,
         lastSentAt: 0,
       };
-      t.sender.onRtcp.subscribe((packet) => {
-        if (packet.type !== RtcpPayloadSpecificFeedback.type) return;
-        const count = (packet as RtcpPayloadSpecificFeedback).feedback.count;
-        if (count === PLI || count === FIR) {
-          metrics.plisReceived.inc();
-          this.keyframeRequests.emit(this.#layer.current);
-        }
+      // read at the transport (see keyframe-request.ts: werift's routing can lose them)
+      t.sender.dtlsTransport.onRtcp.subscribe((packet) => {
+        if (!asksKeyframeOf(packet, t.sender.ssrc)) return;
+        metrics.plisReceived.inc();
+        this.keyframeRequests.emit(this.#layer.current);
       });
     }
     this.#prime();
