@@ -1,6 +1,7 @@
 /**
- * WHEP (draft-ietf-wish-whep): `POST /whep/{room}[?publisher=id]` plays a publication, with a
- * client offer or, with an empty body, in server-offer mode. `HEAD` answers 200 with
+ * WHEP (draft-ietf-wish-whep): `POST /whep/{room}[?publisher=id][&layer=rid]` plays a
+ * publication (with `layer`: that simulcast layer only, as cluster edges pull each layer), with
+ * a client offer or, with an empty body, in server-offer mode. `HEAD` answers 200 with
  * `Content-Type: application/sdp` (discovery); GET 204; other methods 405.
  *
  * @module
@@ -25,8 +26,12 @@ export function whepRoutes(deps: AppDeps): Hono {
           "publisher must be an identity of 1 to 256 characters",
         );
       }
+      const layer = c.req.query("layer");
+      if (layer !== undefined && (layer === "" || layer.length > 64)) {
+        throw new DomainError("bad-request", "layer must be a rid of 1 to 64 characters");
+      }
       const offer = await readSdp(c, true);
-      const { session, sdp } = await deps.rooms.play(who, room, offer, publisher);
+      const { session, sdp } = await deps.rooms.play(who, room, offer, publisher, layer);
       return { session, sdp, log: { offer: !!offer }, links: extensionLinks(session.id) };
     },
     head: () => new Response(null, { status: 200, headers: { "Content-Type": "application/sdp" } }),

@@ -1,11 +1,13 @@
 /**
  * Cluster mode, the edge side: a WHEP POST for a room whose origin is another node makes this
  * node an edge for that publication. The first such POST opens a mirror of the room here (same
- * host identity) and starts a {@link Relay}: it plays the publication from the origin with WHEP,
- * authenticated by a short-lived viewer token signed with the cluster's secret, and publishes it
- * into the mirror under the publisher's identity, so local players get everything a player on
- * the origin gets. Later POSTs for the same publication join it. Some seconds after its last
- * local player leaves the relay is released (its two sessions end); when the origin ends the
+ * host identity) and pulls the publication (`Rooms.pull`): this node plays it from the origin
+ * with WHEP, authenticated by a short-lived viewer token signed with the cluster's secret, and
+ * the pull publishes into the mirror under the publisher's identity, so local players get
+ * everything a player on the origin gets (keyframe cache, NACK history, PLI upstream; a
+ * simulcast publication is pulled layer by layer, so they choose among its layers too). Later
+ * POSTs for the same publication join it. Some seconds after its last local player leaves the
+ * relay is released (its upstream sessions end); when the origin ends the
  * upstream session because the room closed there, the mirror closes with its last relay and its
  * players are told as on the origin (`room-closed`); when the origin dies (the upstream fails or
  * goes silent, and the origin does not answer), the mirror stays and its players wait — their
@@ -15,10 +17,11 @@
  * @module
  */
 import type { Rooms } from "../rooms/registry.ts";
-import { Relay } from "../media/relay.ts";
+import type { Session } from "../sessions/session.ts";
 import { DomainError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Principal } from "../auth/rights.ts";
+import type { RoomView } from "../rooms/room.ts";
 
 /** What the edge side needs. */
 export interface EdgeOptions {
@@ -50,17 +53,26 @@ interface Orphan {
 
 interface Active {
   ready: Promise<void>;
-  relay: Relay;
   room: string;
   publisher?: string;
   origin: string;
-  upstreamUrl?: string;
+  /** The WHEP sessions on the origin (one per pulled layer). */
+  upstreamUrls: string[];
   idleSince?: number;
   host?: Principal;
-  /** The mirror's session that the relay publishes with. */
-  local?: { close(reason: string): Promise<void> };
+  /** The mirror's session that the pull publishes with. */
+  session?: Session;
+  /** When the origin's silence was last explained (a paused publisher), ms. */
+  heardAt?: number;
   /** A silence check is running. */
   checking?: boolean;
+}
+
+/** How long the pull of `a` has had no packet at `now`: 0 before its first one, ms. */
+function silentFor(a: Active, now: number): number {
+  const media = a.session?.kind === "whip" ? a.session.media : undefined;
+  if (media?.lastPacketAt === undefined) return 0;
+  return now - Math.max(media.lastPacketAt, a.heardAt ?? 0);
 }
 
 /** Counters of the edge side (for `/metrics`). */
@@ -105,24 +117,13 @@ export class EdgeRelays {
     const key = `${origin}\0${room}\0${publisher ?? ""}`;
     const running = this.#active.get(key);
     if (running) return running.ready;
-    const active: Active = {
-      ready: Promise.resolve(),
-      relay: new Relay(),
-      room,
-      publisher,
-      origin,
-    };
-    active.ready = this.#start(active).catch(async (e) => {
+    const active: Active = { ready: Promise.resolve(), room, publisher, origin, upstreamUrls: [] };
+    active.ready = this.#start(active, key).catch(async (e) => {
       this.#active.delete(key);
       await this.#stop(active, false);
       throw e;
     });
     this.#active.set(key, active);
-    active.relay.ended.on(() => {
-      if (this.#active.get(key) !== active) return;
-      this.#active.delete(key);
-      void this.#upstreamEnded(active);
-    });
     return active.ready;
   }
 
@@ -163,7 +164,7 @@ export class EdgeRelays {
     origin: string,
     room: string,
     signal?: AbortSignal,
-  ): Promise<{ open?: boolean; host?: string } | "closed" | "unreachable"> {
+  ): Promise<RoomView | "closed" | "unreachable"> {
     try {
       const token = await this.#options.serviceToken(room);
       const r = await fetch(`${origin}/rooms/${encodeURIComponent(room)}`, {
@@ -174,7 +175,7 @@ export class EdgeRelays {
         await r.body?.cancel();
         return r.status >= 500 ? "unreachable" : "closed";
       }
-      return await r.json() as { open?: boolean; host?: string };
+      return await r.json() as RoomView;
     } catch {
       return "unreachable";
     }
@@ -189,7 +190,7 @@ export class EdgeRelays {
     await Promise.all(all.map((a) => this.#stop(a, true)));
   }
 
-  async #start(a: Active): Promise<void> {
+  async #start(a: Active, key: string): Promise<void> {
     const { rooms, serviceToken, log } = this.#options;
     const token = await serviceToken(a.room);
     const view = await this.#roomView(a.origin, a.room);
@@ -198,44 +199,54 @@ export class EdgeRelays {
     }
     a.host = { sub: view.host, role: "host", room: a.room } as Principal;
     if (!rooms.get(a.room)) rooms.open(a.host, a.room, 10_000);
-    const query = a.publisher === undefined ? "" : `?publisher=${encodeURIComponent(a.publisher)}`;
-    const offer = await a.relay.upstreamOffer();
-    const response = await fetch(`${a.origin}/whep/${encodeURIComponent(a.room)}${query}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/sdp" },
-      body: offer,
-    }).catch(() => undefined);
-    if (!response || response.status !== 201) {
-      await response?.body?.cancel();
-      throw new DomainError("unavailable", "the origin node refused the edge's pull", {
-        retryAfter: 5,
-      });
-    }
-    a.upstreamUrl = new URL(response.headers.get("location")!, a.origin).href;
-    await a.relay.upstreamAnswer(await response.text());
     const publisher = a.publisher ?? view.host;
     const who = {
       sub: publisher,
       role: publisher === view.host ? "host" : "participant",
       room: a.room,
     } as Principal;
-    const local = await rooms.publish(who, a.room, await a.relay.localOffer());
-    a.local = local.session;
-    await a.relay.localAnswer(local.sdp);
+    const rids = view.publications?.find((p) => p.publisher === publisher)?.layers ?? [];
+    const session = await rooms.pull(who, a.room, async (offer, layer) => {
+      const query = new URLSearchParams();
+      if (a.publisher !== undefined) query.set("publisher", a.publisher);
+      if (layer !== undefined) query.set("layer", layer);
+      const search = query.size ? `?${query}` : "";
+      const response = await fetch(`${a.origin}/whep/${encodeURIComponent(a.room)}${search}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/sdp" },
+        body: offer,
+      }).catch(() => undefined);
+      if (!response || response.status !== 201) {
+        await response?.body?.cancel();
+        throw new DomainError("unavailable", "the origin node refused the edge's pull", {
+          retryAfter: 5,
+        });
+      }
+      a.upstreamUrls.push(new URL(response.headers.get("location")!, a.origin).href);
+      return await response.text();
+    }, rids);
+    a.session = session;
+    // the pull ended (the origin closed it, its connection failed or went silent): see why
+    session.closed.on(() => {
+      if (this.#active.get(key) !== a) return;
+      this.#active.delete(key);
+      void this.#upstreamEnded(a);
+    });
     this.pulls++;
-    log.info("edge relay started", { room: a.room, publisher, origin: a.origin });
+    log.info("edge relay started", { room: a.room, publisher, origin: a.origin, layers: rids });
   }
 
   /** Ends a relay; with `closeMirror`, the mirror room closes when no other relay feeds it. */
   async #stop(a: Active, closeMirror: boolean): Promise<void> {
-    await a.local?.close("edge-released").catch(() => {});
-    await a.relay.close();
-    if (a.upstreamUrl) {
+    await a.session?.close("edge-released").catch(() => {});
+    if (a.upstreamUrls.length) {
       const token = await this.#options.serviceToken(a.room).catch(() => undefined);
-      await fetch(a.upstreamUrl, {
-        method: "DELETE",
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      }).then((r) => r.body?.cancel()).catch(() => {});
+      await Promise.all(a.upstreamUrls.map((url) =>
+        fetch(url, {
+          method: "DELETE",
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        }).then((r) => r.body?.cancel()).catch(() => {})
+      ));
     }
     const { rooms, log } = this.#options;
     // the mirror goes with its last relay (the players still in it are told `room-closed`)
@@ -273,19 +284,19 @@ export class EdgeRelays {
     const now = performance.now();
     this.#reattach(now);
     for (const [key, a] of this.#active) {
-      if (a.relay.silentFor(now) > SILENCE_MS && !a.checking) {
+      if (silentFor(a, now) > SILENCE_MS && !a.checking) {
         // silent: a publisher that paused (the room still open there) or a dead origin
         a.checking = true;
         this.#roomState(a.origin, a.room).then((state) => {
-          if (state === "open") a.relay.heard(); // wait for the publisher; asked again later
-          else void a.relay.close(); // ended → #upstreamEnded
+          if (state === "open") a.heardAt = performance.now(); // wait; asked again later
+          else void a.session?.close("origin-gone"); // ended → #upstreamEnded
         }).finally(() => a.checking = false);
         continue;
       }
-      const view = this.#options.rooms.get(a.room)?.view();
-      const publisher = a.publisher ?? view?.host;
-      const players = view?.publications.find((p) => p.publisher === publisher)?.players ?? 0;
-      if (players > 0 || !view) {
+      const room = this.#options.rooms.get(a.room);
+      // the players of the pulled identity, whether its media is live yet or not
+      const players = room?.players(a.publisher ?? room.host) ?? 0;
+      if (players > 0 || !room) {
         a.idleSince = undefined;
         continue;
       }

@@ -82,6 +82,11 @@ export class Publication {
   #offer: ParsedSdp;
   #sink?: RtpSink;
   #receiver?: RTCRtpReceiver;
+  /** Layers that arrive over connections of their own (a pull's extra layers), by rid. */
+  #layerReceivers = new Map<string, RTCRtpReceiver>();
+  #layerPeers: Peer[] = [];
+  /** When the last RTP packet arrived (`performance.now()`), if one did. */
+  lastPacketAt?: number;
   #wanted = new Set<string>();
   #payloadTypes = new Map<number, { codec: Codec; kind: Kind; family?: CodecFamily }>();
   #probe?: IngressProbe;
@@ -97,8 +102,12 @@ export class Publication {
   readonly mediaStart: Emitter<void> = new Emitter();
   #mediaStarted = false;
 
-  /** Sets up the connection for a publisher whose offer was parsed as `offer`. */
-  constructor(options: MediaOptions, offer: ParsedSdp) {
+  /**
+   * Sets up the connection for a publisher whose offer was parsed as `offer`; or, for a pull
+   * (pull.ts), takes `pulled.peer`, whose answer from the other server is `offer`, with the
+   * video layers `pulled.rids` (the first one arrives over that peer, see {@link addLayer}).
+   */
+  constructor(options: MediaOptions, offer: ParsedSdp, pulled?: { peer: Peer; rids: string[] }) {
     this.#offer = offer;
     this.#egress = options.egress;
     const codecs = ingestCodecs(offer);
@@ -114,11 +123,13 @@ export class Publication {
       }
     }
     const video = offer.media.find((m) => m.kind === "video" && inUse(m));
-    const rids = video?.rids.filter((r) => r.direction === "send").map((r) => r.id) ?? [];
+    const rids = pulled?.rids ??
+      video?.rids.filter((r) => r.direction === "send").map((r) => r.id) ?? [];
     for (const rid of rids.length ? rids : [""]) {
       this.layers.set(rid, new VideoLayer(rid, options.keyframeCacheBytes, codecs.video[0]));
     }
-    this.peer = new Peer(options, codecs);
+    this.peer = pulled?.peer ?? new Peer(options, codecs);
+    const pulledRid = pulled?.rids[0];
     this.peer.pc.ontrack = ({ track, receiver }) => {
       this.#probe ??= this.#probeFor(receiver);
       if (track.kind !== "video") {
@@ -127,7 +138,24 @@ export class Publication {
       }
       this.#receiver = receiver;
       const tracks = receiver.tracks.length ? receiver.tracks : [track];
-      for (const t of tracks) t.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, t.rid ?? ""));
+      for (const t of tracks) {
+        const rid = pulledRid ?? t.rid ?? "";
+        t.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, rid));
+      }
+    };
+  }
+
+  /**
+   * A pull's further video layer: `peer` (not yet answered) receives layer `rid` only. When it
+   * ends, the publication's own connection is closed too (its session ends).
+   */
+  addLayer(peer: Peer, rid: string): void {
+    this.#layerPeers.push(peer);
+    peer.ended.on(() => void this.peer.close());
+    peer.pc.ontrack = ({ track, receiver }) => {
+      if (track.kind !== "video") return;
+      this.#layerReceivers.set(rid, receiver);
+      track.onReceiveRtp.subscribe((rtp) => this.#receive(rtp, rid));
     };
   }
 
@@ -162,12 +190,13 @@ export class Publication {
   requestKeyframe(rid?: string): void {
     for (const layer of rid === undefined ? this.layers.values() : [this.layers.get(rid)]) {
       if (!layer) continue;
-      if (layer.ssrc === undefined || !this.#receiver) {
+      const receiver = this.#layerReceivers.get(layer.rid) ?? this.#receiver;
+      if (layer.ssrc === undefined || !receiver) {
         this.#wanted.add(layer.rid);
         continue;
       }
       metrics.plisSent.inc();
-      this.#receiver.sendRtcpPLI(layer.ssrc).catch(() => {});
+      receiver.sendRtcpPLI(layer.ssrc).catch(() => {});
     }
   }
 
@@ -180,7 +209,8 @@ export class Publication {
   close(): Promise<void> {
     this.#sink = undefined;
     this.mediaStart.clear();
-    return this.peer.close();
+    const peers = [this.peer, ...this.#layerPeers];
+    return Promise.all(peers.map((p) => p.close())).then(() => {});
   }
 
   #probeFor(receiver: RTCRtpReceiver): IngressProbe | undefined {
@@ -223,6 +253,7 @@ export class Publication {
     const sink = this.#sink;
     if (!sink) return;
     const now = performance.now(); // one clock read per packet, not one per player
+    this.lastPacketAt = now;
     sink(kind, rtp, codec, keyframe, layer, now);
     this.#egress?.settle(this.#probe, now);
   }

@@ -14,12 +14,14 @@ import { type RoomsOptions, RoomStore, type SessionChange } from "./store.ts";
 import { describeRoom, memberRoom, openRoom, ownedSession } from "./use-cases/membership.ts";
 import { publish } from "./use-cases/publish.ts";
 import { play } from "./use-cases/play.ts";
+import { pull, type PullExchange } from "./use-cases/pull.ts";
 import { acceptAnswer, type Patched, patchIce } from "./use-cases/patch.ts";
 import { closeAll, closeRoom, endSession } from "./use-cases/end.ts";
 import type { Created as CreatedOf } from "./use-cases/negotiate.ts";
 
 export type { RoomsOptions, SessionChange } from "./store.ts";
 export type { Patched } from "./use-cases/patch.ts";
+export type { PullExchange } from "./use-cases/pull.ts";
 export { MEDIA_START_TIMEOUT_MS } from "./use-cases/publish.ts";
 
 /** The result of a POST: the session and the SDP to return (answer, or offer in server-offer mode). */
@@ -87,14 +89,26 @@ export class Rooms {
     return publish(this.#store, who, name, offer);
   }
 
-  /** WHEP: plays `publisher`'s publication (the host's by default) in `name` for `who`. */
+  /**
+   * WHEP: plays `publisher`'s publication (the host's by default) in `name` for `who`; with
+   * `layer`, that simulcast layer only.
+   */
   play(
     who: Principal,
     name: string,
     offer: string | undefined,
     publisher?: string,
+    layer?: string,
   ): Promise<Created> {
-    return play(this.#store, who, name, offer, publisher);
+    return play(this.#store, who, name, offer, publisher, layer);
+  }
+
+  /**
+   * Publishes `who`'s media in `name` from another server (a cluster edge's mirror): see
+   * `use-cases/pull.ts`.
+   */
+  pull(who: Principal, name: string, exchange: PullExchange, rids?: string[]): Promise<Session> {
+    return pull(this.#store, who, name, exchange, rids);
   }
 
   /** The session `id` if `who` may change it (owner or the room's host), else 404 / 403. */

@@ -38,8 +38,16 @@ export interface RoomView {
   host: string;
   /** Whether the host's media is reaching the room now (started, not stalled). */
   hostLive: boolean;
-  /** Live publications (media started and not stalled). */
-  publications: { publisher: string; codecs: Partial<Record<Kind, string>>; players: number }[];
+  /**
+   * Live publications (media started and not stalled); `layers`: the simulcast rids, highest
+   * bitrate first, when it has several.
+   */
+  publications: {
+    publisher: string;
+    codecs: Partial<Record<Kind, string>>;
+    players: number;
+    layers?: string[];
+  }[];
   /** Participant identities with at least one session. */
   participants: number;
   /** The limit on participants. */
@@ -97,6 +105,11 @@ export class Room {
         })`,
       );
     }
+  }
+
+  /** How many players `publisher`'s feed has (live or waiting for its media). */
+  players(publisher: string): number {
+    return this.#feeds.get(publisher)?.subscriberCount ?? 0;
   }
 
   /** The feed of a publishing identity (created on first use, so players may come first). */
@@ -220,6 +233,7 @@ export class Room {
         Object.entries(s.media.codecs).map(([k, c]) => [k, c?.name]),
       ) as Partial<Record<Kind, string>>,
       players: this.#feeds.get(s.owner)?.viewerCount ?? 0, // a recorder is not a player
+      ...(s.media.simulcast ? { layers: s.media.layerInfo().map((l) => l.rid) } : {}),
     }));
     return {
       room: this.name,

@@ -52,7 +52,7 @@ export async function publish(
  * A new WHIP session takes over its identity's feed when its media starts (the old session,
  * if any, ends then: `replaced`), or is ended after {@link MEDIA_START_TIMEOUT_MS}.
  */
-function awaitMedia(store: RoomStore, room: Room, session: IngestSession): void {
+export function awaitMedia(store: RoomStore, room: Room, session: IngestSession): void {
   const deadline = setTimeout(() => {
     void session.close(neverConnected(session) ? "not-connected" : "no-media");
   }, MEDIA_START_TIMEOUT_MS);

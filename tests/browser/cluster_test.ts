@@ -11,10 +11,12 @@
  *   Content-Security-Policy) with no error in the page's console. The watch page on C with
  *   `?publisher=` plays that participant.
  *
- * QUARANTINED (not part of `deno task test`; run it with `deno task test:quarantined`): on this
- * machine it passed its last 23 runs (also with both cores busy), but in two clean-clone CI
- * runs a Chromium watch page on the edge C decoded no frame within 15 s (once for the host's
- * publication, once for the guest's) — an open item of the cluster issue.
+ * It was quarantined once: an edge's Chromium player sometimes decoded nothing. Two causes, both
+ * gone: the edge republished what it pulled over a second WebRTC leg into itself, whose first
+ * packets (the origin's cached keyframe) were lost before that leg was up; and the keyframe it
+ * then asked for never reached the origin (werift routed the PLI of its own offers to a
+ * receiver). The edge now feeds its players from the pull itself (`media/pull.ts`), and the
+ * server reads keyframe requests at the transport (`media/keyframe-request.ts`).
  *
  * @module
  */
