@@ -17,7 +17,7 @@ import {
   useSdesMid,
   useSdesRTPStreamId,
 } from "werift";
-import { connected } from "./clients.ts";
+import { call, connected, type Signalled } from "./clients.ts";
 
 /** One simulcast layer's shape. */
 export interface LayerSpec {
@@ -170,4 +170,23 @@ export class SimulcastPublisher {
     clearInterval(this.#timer);
     await this.pc.close();
   }
+}
+
+/**
+ * Pins layer `rid` for the WHEP session `session` (created at `base`) through the layer link of
+ * its `Link` header (WHEP layer extension); the response, its body unread.
+ */
+export function pinLayer(
+  session: Signalled,
+  base: string,
+  token: string,
+  rid: string,
+): Promise<Response> {
+  const link = session.response.headers.get("Link")!;
+  const layerUrl = /<([^>]+)>; rel="urn:ietf:params:whep:ext:core:layer"/.exec(link)![1];
+  return call(new URL(layerUrl, base).href, token, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ mediaId: "1", rid }),
+  });
 }

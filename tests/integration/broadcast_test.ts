@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
 import { call, Player, Publisher, until } from "../helpers/clients.ts";
-import { LAYERS, simulcastOffer, SimulcastPublisher } from "../helpers/simulcast.ts";
+import { LAYERS, pinLayer, simulcastOffer, SimulcastPublisher } from "../helpers/simulcast.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -167,13 +167,7 @@ Deno.test("simulcast: pinned layers, automatic choice by REMB, WHEP events", asy
         const player = new Player();
         players.push(player);
         const s = await player.play(`${server.url}/whep/sc`, host);
-        const link = s.response.headers.get("Link")!;
-        const layerUrl = /<([^>]+)>; rel="urn:ietf:params:whep:ext:core:layer"/.exec(link)![1];
-        const res = await call(new URL(layerUrl, server.url).href, host, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ mediaId: "1", rid: layer.rid }),
-        });
+        const res = await pinLayer(s, server.url, host, layer.rid);
         assert.equal(res.status, 200, await res.text());
         await until(
           () => player.lastKeyframeSize?.width === layer.width,

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { startRedis } from "../helpers/redis.ts";
 import { startNode } from "../helpers/cluster.ts";
 import { call, Player, until } from "../helpers/clients.ts";
-import { LAYERS, SimulcastPublisher } from "../helpers/simulcast.ts";
+import { LAYERS, pinLayer, SimulcastPublisher } from "../helpers/simulcast.ts";
 import type { ServerProcess } from "../helpers/process.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,15 +70,9 @@ Deno.test({
           const player = new Player();
           players.push(player);
           const s = await player.play(`${c.url}/whep/sc`, host);
-          const link = s.response.headers.get("Link")!;
-          const layerUrl = /<([^>]+)>; rel="urn:ietf:params:whep:ext:core:layer"/.exec(link)![1];
           // the mirror's layers exist once the pull is up
           await until(() => player.received.video > 0, "media through C", 10_000);
-          const res = await call(new URL(layerUrl, c.url).href, host, {
-            method: "POST",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ mediaId: "1", rid: layer.rid }),
-          });
+          const res = await pinLayer(s, c.url, host, layer.rid);
           assert.equal(res.status, 200, await res.text());
           await until(
             () => player.lastKeyframeSize?.width === layer.width,
