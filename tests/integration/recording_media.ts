@@ -21,8 +21,8 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 export class Vp8Publisher {
   /** The WHIP connection. */
   readonly pc: RTCPeerConnection;
-  /** When each audio and video packet was republished (`Date.now()`). */
-  readonly sent = { audio: [] as number[], video: 0 };
+  /** Audio packets republished (when, `Date.now()`, and their RTP timestamps), video packets. */
+  readonly sent = { audio: [] as { at: number; ts: number }[], video: 0 };
   #sockets: dgram.Socket[] = [];
   #ffmpeg?: Deno.ChildProcess;
 
@@ -38,8 +38,15 @@ export class Vp8Publisher {
     this.pc.addTransceiver("video", { direction: "sendonly" });
   }
 
-  /** Publishes to `endpoint`, then starts ffmpeg (a keyframe every `gop` frames at 30 fps). */
-  async publish(endpoint: string, token: string, gop = 15): Promise<void> {
+  /**
+   * Publishes to `endpoint`, then starts ffmpeg: a keyframe every `gop` frames at 30 fps, VP8
+   * at `bitrate` (ffmpeg's notation) in a picture of `size`.
+   */
+  async publish(
+    endpoint: string,
+    token: string,
+    { gop = 15, bitrate = "300k", size = "320x240" } = {},
+  ): Promise<void> {
     await requireFfmpeg();
     await signal(this.pc, endpoint, token);
     await connected(this.pc, 20_000);
@@ -56,7 +63,7 @@ export class Vp8Publisher {
       const { sequenceNumber, timestamp, marker } = rtp.header;
       const header = new RtpHeader({ payloadType: pt, sequenceNumber, timestamp, marker, ssrc });
       sender.sendRtp(new RtpPacket(header, rtp.payload)).catch(() => {});
-      if (pt === 111) this.sent.audio.push(Date.now());
+      if (pt === 111) this.sent.audio.push({ at: Date.now(), ts: timestamp });
       else this.sent.video++;
     };
     const videoPort = await port(republish(video, 96, 0x1234));
@@ -64,10 +71,10 @@ export class Vp8Publisher {
     this.#ffmpeg = new Deno.Command(FFMPEG, {
       args: [
         ...["-hide_banner", "-loglevel", "error", "-re"],
-        ...["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"],
+        ...["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`],
         ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "90"],
         ...["-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"],
-        ...["-b:v", "300k", "-g", String(gop), "-keyint_min", String(gop)],
+        ...["-b:v", bitrate, "-g", String(gop), "-keyint_min", String(gop)],
         ...["-f", "rtp", `rtp://127.0.0.1:${videoPort}?pkt_size=1200`],
         ...["-map", "1:a", "-c:a", "libopus", "-b:a", "48k", "-ac", "2"],
         ...["-f", "rtp", `rtp://127.0.0.1:${audioPort}?pkt_size=1200`],
@@ -80,7 +87,16 @@ export class Vp8Publisher {
 
   /** Audio packets republished between two times (`Date.now()`). */
   audioBetween(from: number, to: number): number {
-    return this.sent.audio.filter((t) => t >= from && t <= to).length;
+    return this.sent.audio.filter((p) => p.at >= from && p.at <= to).length;
+  }
+
+  /**
+   * Seconds of media (by the audio's RTP clock) republished between two times: wall-clock time
+   * when ffmpeg keeps up with `-re`, less when a busy machine slows its encoder.
+   */
+  mediaSecondsBetween(from: number, to: number): number {
+    const ts = this.sent.audio.filter((p) => p.at >= from && p.at <= to).map((p) => p.ts);
+    return ts.length ? (Math.max(...ts) - Math.min(...ts) + 960) / 48_000 : 0;
   }
 
   /** Stops ffmpeg and closes the connection. */
@@ -228,7 +244,10 @@ export interface Probed {
   /** Container duration, s (NaN when absent). */
   duration: number;
   /** Streams by type. */
-  streams: Record<string, { codec: string; packets: number; span: number }>;
+  streams: Record<
+    string,
+    { codec: string; packets: number; span: number; gap: number; monotonic: boolean }
+  >;
 }
 
 /** Runs ffprobe on `path`. */
@@ -253,10 +272,18 @@ export async function probe(path: string): Promise<Probed> {
     const ends = packets.map((p: { pts_time: string; duration_time?: string }) =>
       Number(p.pts_time) + Number(p.duration_time ?? 0)
     );
+    let gap = 0;
+    let monotonic = true;
+    for (let i = 1; i < starts.length; i++) {
+      gap = Math.max(gap, starts[i] - starts[i - 1]);
+      if (starts[i] < starts[i - 1]) monotonic = false;
+    }
     streams[s.codec_type] = {
       codec: s.codec_name,
       packets: packets.length,
       span: packets.length ? Math.max(...ends) - Math.min(...starts) : 0,
+      gap,
+      monotonic,
     };
   }
   return { duration: Number(json.format?.duration), streams };
@@ -282,9 +309,17 @@ export async function decodeErrors(path: string): Promise<string> {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const lines = new TextDecoder().decode(out.stderr).split("\n").filter((l) =>
-    l.trim() !== "" && !VFR_TICK.test(l)
-  );
+  const lines: string[] = [];
+  let tick = false; // ffmpeg folds repeats of a line into "Last message repeated n times"
+  for (const line of new TextDecoder().decode(out.stderr).split("\n")) {
+    if (line.trim() === "") continue;
+    if (VFR_TICK.test(line) || (tick && /^\s*Last message repeated \d+ times$/.test(line))) {
+      tick = true;
+      continue;
+    }
+    tick = false;
+    lines.push(line);
+  }
   return lines.join("\n") + (out.success ? "" : " (exit failure)");
 }
 

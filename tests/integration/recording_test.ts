@@ -76,8 +76,15 @@ Deno.test("recording a werift VP8 + Opus publisher (deno task start)", async (t)
       assert.equal(view.reason, "stopped");
       assert.deepEqual(view.codecs, { audio: "opus", video: "VP8" });
       const path = join(dir, room, view.name);
-      const recorded = (Date.parse(view.endedAt) - Date.parse(live.startedAt)) / 1000;
-      assert.ok(recorded > 9 && recorded < 12, `recorded ${recorded} s`);
+      const wall = (Date.parse(view.endedAt) - Date.parse(live.startedAt)) / 1000;
+      assert.ok(wall > 9 && wall < 12, `recorded for ${wall} s`);
+      // the time recorded, in media time: what ffmpeg sent meanwhile (less than the wall-clock
+      // time when a busy machine slows its encoder below real time)
+      const recorded = publisher.mediaSecondsBetween(
+        Date.parse(live.startedAt),
+        Date.parse(view.endedAt),
+      );
+      assert.ok(recorded > 0.5 * wall, `ffmpeg sent ${recorded} s of media in ${wall} s`);
       const probed = await probe(path);
       assert.equal(probed.streams.video?.codec, "vp8");
       assert.equal(probed.streams.audio?.codec, "opus");
@@ -167,6 +174,46 @@ Deno.test("recording a werift VP8 + Opus publisher (deno task start)", async (t)
     await events.close();
     await publisher.close();
     await server.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recording: a publisher's reconnect continues the file, timestamps continuous", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sfu-rec-" });
+  const server = await testServer({ RECORDINGS_DIR: dir });
+  const host = await server.token("host", "again");
+  const first = new Vp8Publisher();
+  const second = new Vp8Publisher();
+  const events = new RoomEvents();
+  try {
+    await first.publish(`${server.url}/whip/again`, host);
+    await events.open(server.url, "again", host);
+    const started = await startRecording(server.url, "again", host);
+    const live = await waitState(server.url, "again", host, started.id, "recording");
+    await new Promise((r) => setTimeout(r, 3000));
+    await second.publish(`${server.url}/whip/again`, host); // takes over at its first keyframe
+    await until(() => server.rooms.get("again")!.sessions().length === 1, "the takeover");
+    await new Promise((r) => setTimeout(r, 3000));
+    const view = await stopRecording(server.url, "again", host, started.id);
+    assert.equal(view.reason, "stopped");
+    assert.equal(events.named("recording-started").length, 1);
+    assert.equal(events.named("recording-stopped").length, 1);
+    assert.deepEqual([...Deno.readDirSync(join(dir, "again"))].map((e) => e.name), [view.name]);
+    const path = join(dir, "again", view.name);
+    const wall = (Date.parse(view.endedAt) - Date.parse(live.startedAt)) / 1000;
+    const probed = await probe(path);
+    for (const kind of ["audio", "video"]) {
+      const { span, gap, monotonic } = probed.streams[kind];
+      assert.ok(monotonic, `${kind}: timestamps never go back`);
+      assert.ok(gap < 1, `${kind}: the largest gap is ${gap} s`);
+      assert.ok(Math.abs(span - wall) / wall < 0.1, `${kind}: ${span} s of ${wall}`);
+    }
+    assert.equal(await decodeErrors(path), "");
+  } finally {
+    await events.close();
+    await first.close();
+    await second.close();
+    await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
 });
