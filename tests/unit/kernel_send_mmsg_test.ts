@@ -1,0 +1,80 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { openNative } from "../../src/media/native/libs.ts";
+import { RecvBatch } from "../../src/media/native/recv-batch.ts";
+import { addressOf, MultiSend, setPointer } from "../../src/media/native/send-mmsg.ts";
+import { sockaddrIn } from "../../src/media/native/udp-socket.ts";
+import { closeSocket, udpSocket } from "../../bench/kernel/sockets.ts";
+import { PATTERNS } from "../../bench/kernel/patterns.ts";
+
+const native = openNative();
+
+Deno.test({
+  name: "sendmmsg: each message reaches its own destination, split at its segment size",
+  ignore: !native.ok,
+  fn: () => {
+    if (!native.ok) return;
+    const libc = native.libc;
+    const sender = udpSocket(libc, 1 << 20, "send");
+    const a = udpSocket(libc, 1 << 20, "receive");
+    const b = udpSocket(libc, 1 << 20, "receive");
+    try {
+      const data = new Uint8Array(1000).map((_, i) => i & 0xff);
+      const iov = new DataView(new ArrayBuffer(32));
+      setPointer(iov, 0, addressOf(data)); // 3 × 300 + 100 bytes
+      iov.setUint32(8, 1000, true);
+      setPointer(iov, 16, addressOf(data)); // one 200-byte datagram, not segmented
+      iov.setUint32(24, 200, true);
+      const multi = new MultiSend(2);
+      assertEquals(
+        multi.add(sockaddrIn("127.0.0.1", a.port)!, addressOf(iov.buffer), 1, 300),
+        true,
+      );
+      assertEquals(
+        multi.add(sockaddrIn("127.0.0.1", b.port)!, addressOf(iov.buffer) + 16, 1, 0),
+        true,
+      );
+      assertEquals(multi.add(sockaddrIn("127.0.0.1", b.port)!, addressOf(iov.buffer), 1, 0), false);
+      assertEquals(multi.flush(sender.fd), 2);
+      assertEquals(multi.length, 0);
+      const batch = new RecvBatch(libc);
+      const got = (fd: number) => {
+        const out: number[][] = [];
+        batch.drain(fd, (bytes, address, port) => {
+          assertEquals([address, port], ["127.0.0.1", sender.port]);
+          out.push([bytes.length, bytes[0]]);
+        });
+        return out;
+      };
+      assertEquals(got(a.fd), [[300, 0], [300, 300 & 0xff], [300, 600 & 0xff], [100, 900 & 0xff]]);
+      assertEquals(got(b.fd), [[200, 0]]);
+    } finally {
+      for (const s of [sender, a, b]) closeSocket(s.fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "kernel-ceiling patterns: every pattern delivers 9 datagrams per player",
+  ignore: !native.ok,
+  fn: () => {
+    if (!native.ok) return;
+    const libc = native.libc;
+    const sender = udpSocket(libc, 1 << 20, "send");
+    const players = [udpSocket(libc, 1 << 20, "receive"), udpSocket(libc, 1 << 20, "receive")];
+    const names = players.map((p) => sockaddrIn("127.0.0.1", p.port)!);
+    const batch = new RecvBatch(libc);
+    try {
+      for (const pattern of PATTERNS) {
+        assertEquals(pattern.make(libc, sender.fd)(names, 0, 2), 18, pattern.name);
+        for (const p of players) {
+          const sizes: number[] = [];
+          batch.drain(p.fd, (bytes) => sizes.push(bytes.length));
+          assertEquals(sizes.length, 9, pattern.name);
+          assertEquals(sizes.filter((n) => n === 1200).length >= 5, true, pattern.name);
+        }
+      }
+    } finally {
+      for (const s of [sender, ...players]) closeSocket(s.fd);
+    }
+  },
+});
