@@ -41,6 +41,13 @@ export interface RecordingView {
   error?: string;
 }
 
+/** Recordings running (or waiting) at once in one room; more POSTs get 429. */
+export const MAX_ROOM_RECORDINGS = 8;
+/** Recordings running (or waiting) at once on the server; more POSTs get 503. */
+export const MAX_RECORDINGS = 64;
+/** Ended recordings remembered (their files stay listed from the disk when forgotten). */
+const MAX_REMEMBERED = 1000;
+
 interface Entry {
   id: string;
   room: string;
@@ -93,6 +100,22 @@ export class Recordings {
         return { view: this.#view(e), created: false };
       }
     }
+    const running = [...this.#entries.values()].filter((e) => !e.recorder.endedAt);
+    if (running.filter((e) => e.room === room.name).length >= MAX_ROOM_RECORDINGS) {
+      throw new DomainError(
+        "too-many-requests",
+        `the room already has ${MAX_ROOM_RECORDINGS} recordings running: stop one first`,
+        { retryAfter: 10 },
+      );
+    }
+    if (running.length >= MAX_RECORDINGS) {
+      throw new DomainError(
+        "unavailable",
+        `the server is at its limit of ${MAX_RECORDINGS} recordings running`,
+        { retryAfter: 30 },
+      );
+    }
+    this.#forgetOld();
     const folder = roomFolder(this.#dir, room.name);
     try {
       await Deno.mkdir(folder, { recursive: true });
@@ -179,6 +202,14 @@ export class Recordings {
         e.recorder.stop(reason)
       ),
     );
+  }
+
+  /** Drops the oldest ended recordings from memory beyond {@link MAX_REMEMBERED}. */
+  #forgetOld(): void {
+    const ended = [...this.#entries.values()].filter((e) => e.recorder.endedAt);
+    for (const e of ended.slice(0, Math.max(0, ended.length - MAX_REMEMBERED))) {
+      this.#entries.delete(e.id);
+    }
   }
 
   #entry(room: string, id: string): Entry {

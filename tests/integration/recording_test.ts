@@ -326,6 +326,37 @@ Deno.test("recording: names never escape RECORDINGS_DIR; off without it", async 
         }
       });
     }
+    await t.step("8 recordings running in a room at most: the 9th is 429", async () => {
+      const host = await server.token("host", "many");
+      const open = await call(`${server.url}/rooms/many`, host, { method: "PUT" });
+      assert.equal(open.status, 201);
+      await open.body?.cancel();
+      const ids = [];
+      for (let i = 0; i < 8; i++) {
+        ids.push((await startRecording(server.url, "many", host, `p${i}`)).id);
+      }
+      const again = await call(`${server.url}/rooms/many/recordings`, host, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ publisher: "p0" }),
+      });
+      assert.equal(again.status, 200, "the one running for p0");
+      assert.equal((await again.json()).id, ids[0]);
+      const ninth = await call(`${server.url}/rooms/many/recordings`, host, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ publisher: "p8" }),
+      });
+      assert.equal(ninth.status, 429);
+      assert.equal(ninth.headers.get("Content-Type"), "application/problem+json");
+      await ninth.body?.cancel();
+      for (const id of ids) {
+        const view = await stopRecording(server.url, "many", host, id);
+        assert.equal(view.state, "done");
+        assert.equal(view.size, 0); // no media: no file
+      }
+    });
+
     await t.step("RECORDINGS_DIR unset: 404 problem that says recording is off", async () => {
       const host = await off.token("host", "r");
       for (const [method, path] of [["POST", ""], ["GET", ""], ["GET", "/0123456789abcdef"]]) {
