@@ -17,8 +17,8 @@ import { mintToken } from "../../src/auth/tokens.ts";
 /** The project's root folder. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** ffmpeg (libvpx, libopus) → RTP → a werift WHIP publisher, with what it republished. */
-export class Vp8Publisher {
+/** ffmpeg (libvpx VP8 or VP9, libopus) → RTP → a werift WHIP publisher, with what it sent. */
+export class VpxPublisher {
   /** The WHIP connection. */
   readonly pc: RTCPeerConnection;
   /** Audio packets republished (when, `Date.now()`, and their RTP timestamps), video packets. */
@@ -26,20 +26,25 @@ export class Vp8Publisher {
   #sockets: dgram.Socket[] = [];
   #ffmpeg?: Deno.ChildProcess;
 
-  /** Creates the connection (sendonly audio + video). */
-  constructor() {
+  #codec: "vp8" | "vp9";
+
+  /** Creates the connection (sendonly audio + video), video in VP8 or VP9 (payload type 96). */
+  constructor(codec: "vp8" | "vp9" = "vp8") {
+    this.#codec = codec;
+    const video = VP8();
+    if (codec === "vp9") video.mimeType = "video/VP9";
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
       bundlePolicy: "max-bundle",
-      codecs: { audio: [OPUS()], video: [VP8()] },
+      codecs: { audio: [OPUS()], video: [video] },
     });
     this.pc.addTransceiver("audio", { direction: "sendonly" });
     this.pc.addTransceiver("video", { direction: "sendonly" });
   }
 
   /**
-   * Publishes to `endpoint`, then starts ffmpeg: a keyframe every `gop` frames at 30 fps, VP8
+   * Publishes to `endpoint`, then starts ffmpeg: a keyframe every `gop` frames at 30 fps, video
    * at `bitrate` (ffmpeg's notation) in a picture of `size`.
    */
   async publish(
@@ -73,7 +78,8 @@ export class Vp8Publisher {
         ...["-hide_banner", "-loglevel", "error", "-re"],
         ...["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`],
         ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "90"],
-        ...["-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"],
+        ...["-map", "0:v", "-c:v", this.#codec === "vp9" ? "libvpx-vp9" : "libvpx"],
+        ...["-deadline", "realtime", "-cpu-used", "8", "-strict", "experimental"],
         ...["-b:v", bitrate, "-g", String(gop), "-keyint_min", String(gop)],
         ...["-f", "rtp", `rtp://127.0.0.1:${videoPort}?pkt_size=1200`],
         ...["-map", "1:a", "-c:a", "libopus", "-b:a", "48k", "-ac", "2"],

@@ -13,7 +13,7 @@ import {
   probe,
   RoomEvents,
   startTask,
-  Vp8Publisher,
+  VpxPublisher,
 } from "./recording_media.ts";
 
 const json = { "Content-Type": "application/json" };
@@ -59,7 +59,7 @@ Deno.test("recording a werift VP8 + Opus publisher (deno task start)", async (t)
   const server = await startTask({ RECORDINGS_DIR: dir });
   const room = "rec";
   const host = await server.token("host", room);
-  const publisher = new Vp8Publisher();
+  const publisher = new VpxPublisher();
   const events = new RoomEvents();
   try {
     await publisher.publish(`${server.url}/whip/${room}`, host);
@@ -182,8 +182,8 @@ Deno.test("recording: a publisher's reconnect continues the file, timestamps con
   const dir = await Deno.makeTempDir({ prefix: "sfu-rec-" });
   const server = await testServer({ RECORDINGS_DIR: dir });
   const host = await server.token("host", "again");
-  const first = new Vp8Publisher();
-  const second = new Vp8Publisher();
+  const first = new VpxPublisher();
+  const second = new VpxPublisher();
   const events = new RoomEvents();
   try {
     await first.publish(`${server.url}/whip/again`, host);
@@ -218,11 +218,43 @@ Deno.test("recording: a publisher's reconnect continues the file, timestamps con
   }
 });
 
+Deno.test("recording a werift VP9 + Opus publisher", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sfu-rec-" });
+  const server = await testServer({ RECORDINGS_DIR: dir });
+  const host = await server.token("host", "vp9");
+  const publisher = new VpxPublisher("vp9");
+  try {
+    await publisher.publish(`${server.url}/whip/vp9`, host);
+    const started = await startRecording(server.url, "vp9", host);
+    const live = await waitState(server.url, "vp9", host, started.id, "recording");
+    await new Promise((r) => setTimeout(r, 5000));
+    const view = await stopRecording(server.url, "vp9", host, started.id);
+    assert.deepEqual(view.codecs, { audio: "opus", video: "VP9" });
+    const path = join(dir, "vp9", view.name);
+    const recorded = publisher.mediaSecondsBetween(
+      Date.parse(live.startedAt),
+      Date.parse(view.endedAt),
+    );
+    const probed = await probe(path);
+    assert.equal(probed.streams.video?.codec, "vp9");
+    assert.equal(probed.streams.audio?.codec, "opus");
+    for (const kind of ["audio", "video"]) {
+      const span = probed.streams[kind].span;
+      assert.ok(Math.abs(span - recorded) / recorded < 0.05, `${kind}: ${span} s of ${recorded}`);
+    }
+    assert.equal(await decodeErrors(path), "");
+  } finally {
+    await publisher.close();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("recording: a crash (SIGKILL) leaves a file ffmpeg reads up to the crash", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sfu-rec-" });
   const server = await startTask({ RECORDINGS_DIR: dir });
   const host = await server.token("host", "crash");
-  const publisher = new Vp8Publisher();
+  const publisher = new VpxPublisher();
   try {
     await publisher.publish(`${server.url}/whip/crash`, host);
     const started = await startRecording(server.url, "crash", host);
@@ -261,7 +293,7 @@ Deno.test("recording: a full disk ends the recording with an event; players play
   const disk = await smallDisk();
   const server = await startTask({ RECORDINGS_DIR: disk.dir }, disk.limit);
   const host = await server.token("host", "full");
-  const publisher = new Vp8Publisher();
+  const publisher = new VpxPublisher();
   const player = new Player();
   const events = new RoomEvents();
   try {
