@@ -37,6 +37,8 @@ import { attachTcp, attachUdp, iceCredentials } from "./werift/shared-transport.
 import type { MuxEndpoint, UdpMux } from "./transport/udp-mux.ts";
 import type { TcpEndpoint, TcpMux } from "./transport/tcp-mux.ts";
 import { liftIceLite } from "../sdp/ice-lite.ts";
+import { tracing } from "./trace.ts";
+import { tracePeer } from "./werift/trace-peer.ts";
 
 /** What the media plane needs to know about ICE; built from `Config` by the caller. */
 export interface MediaOptions {
@@ -332,6 +334,7 @@ export class Peer {
         if (state === "closed" || state === "failed") this.#ended();
       });
     }
+    if (tracing()) tracePeer(this.pc);
   }
 
   #gathered(): Promise<void> {
