@@ -77,7 +77,7 @@ export class VpxPublisher {
       args: [
         ...["-hide_banner", "-loglevel", "error", "-re"],
         ...["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`],
-        ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "90"],
+        ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "600"],
         ...["-map", "0:v", "-c:v", this.#codec === "vp9" ? "libvpx-vp9" : "libvpx"],
         ...["-deadline", "realtime", "-cpu-used", "8", "-strict", "experimental"],
         ...["-b:v", bitrate, "-g", String(gop), "-keyint_min", String(gop)],
