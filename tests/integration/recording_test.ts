@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, Player, Publisher, until } from "../helpers/clients.ts";
 import { testServer } from "../helpers/server.ts";
+import { X264Publisher } from "../helpers/ffmpeg.ts";
 import {
   decodeErrors,
   finalised,
@@ -246,6 +247,30 @@ Deno.test("recording a werift VP9 + Opus publisher", async () => {
       const span = probed.streams[kind].span;
       assert.ok(Math.abs(span - recorded) / recorded < 0.05, `${kind}: ${span} s of ${recorded}`);
     }
+    assert.equal(await decodeErrors(path), "");
+  } finally {
+    await publisher.close();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recording H.264 whose parameter sets are only in the offer (sprop-parameter-sets)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sfu-rec-" });
+  const server = await testServer({ RECORDINGS_DIR: dir });
+  const host = await server.token("host", "sprop");
+  const publisher = await X264Publisher.create({ parameterSets: "sprop", gop: 30 });
+  try {
+    await publisher.publish(`${server.url}/whip/sprop`, host);
+    const started = await startRecording(server.url, "sprop", host);
+    await waitState(server.url, "sprop", host, started.id, "recording");
+    await new Promise((r) => setTimeout(r, 3000));
+    const view = await stopRecording(server.url, "sprop", host, started.id);
+    assert.equal(publisher.parameterSetsInBand, 0, "x264 wrote no SPS or PPS in the stream");
+    const path = join(dir, "sprop", view.name);
+    const probed = await probe(path);
+    assert.equal(probed.streams.video?.codec, "h264");
+    assert.ok(probed.streams.video.packets >= 60, `${probed.streams.video.packets} frames`);
     assert.equal(await decodeErrors(path), "");
   } finally {
     await publisher.close();

@@ -5,7 +5,7 @@ import { WebmWriter } from "../../src/recording/webm.ts";
 import { inside, recordingFileName, roomFolder, safePart } from "../../src/recording/names.ts";
 import { parseRange } from "../../routes/recordings.ts";
 import { FrameAssembler } from "../../src/recording/frames.ts";
-import { annexBUnits, avcC, toAvcc, vp8Size } from "../../src/recording/codec-config.ts";
+import { annexBUnits, avcC, h264Size, toAvcc, vp8Size } from "../../src/recording/codec-config.ts";
 
 /** An in-memory sink. */
 function memorySink() {
@@ -221,4 +221,16 @@ Deno.test("H.264 for WebM: Annex B → length-prefixed NAL units, avcC; VP8 keyf
   ]);
   const key = Uint8Array.of(0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00);
   assert.deepEqual(vp8Size(key), { width: 320, height: 240 });
+});
+
+Deno.test("h264Size: x264's SPS (High 1080p with cropping, Baseline 360p)", () => {
+  // deno-fmt-ignore
+  const high1080 = Uint8Array.of(0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5,
+    0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58);
+  // deno-fmt-ignore
+  const base360 = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x2f, 0xf9, 0x70, 0x11,
+    0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2e, 0x48);
+  assert.deepEqual(h264Size(high1080), { width: 1920, height: 1080 });
+  assert.deepEqual(h264Size(base360), { width: 640, height: 360 });
+  assert.deepEqual(h264Size(Uint8Array.of(0x67)), {});
 });
