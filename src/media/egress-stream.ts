@@ -3,7 +3,8 @@
  * and timestamp rewriting with its continuity rules (republish, layer switch), the player's
  * header extensions (mid, abs-send-time), the SRTP rollover counter, werift's sender counters
  * (its stats; our sender reports, sender-reports.ts, are written from them), and a ring of the
- * last second of packets to answer NACKs, in RTX when negotiated.
+ * last second of packets to answer NACKs, in RTX when negotiated: numbers only (the packets are
+ * in the process's one store, packet-store.ts, so a forwarded packet writes no pointer per player).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import type { RTCRtpSender, RtpPacket } from "werift";
 import { Buffer } from "node:buffer";
 import { NOT_SENT, type PeerEgress, type QueuedStream, type Sent } from "./egress.ts";
 import { SEND_HISTORY_MS } from "./send-history.ts";
+import { PACKETS } from "./packet-store.ts";
 import { answerNacks } from "./werift/patches.ts";
 import { type SenderInternals, senderInternals } from "./werift/internals.ts";
 import {
@@ -23,6 +25,9 @@ import {
 
 const MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+
+/** Numbers per slot of a stream's NACK ring. */
+const SLOT = 5;
 
 /** Room for a sender report with an SDES CNAME of up to 255 bytes. */
 const REPORT_ROOM = 28 + 8 + 256;
@@ -70,8 +75,10 @@ export class EgressStream implements QueuedStream, ReportTask {
   #clockRate = 90_000;
   // the last second of packets, by outgoing sequence number
   readonly #mask: number;
-  readonly #ringPayload: (Uint8Array | undefined)[];
-  /** Per slot: sequence number, timestamp, marker | payload type, time sent (one cache line). */
+  /**
+   * Per slot: sequence number, timestamp, marker | payload type, time sent, the packet's
+   * position in {@link PACKETS}.
+   */
   readonly #ring: Float64Array;
 
   /**
@@ -87,8 +94,7 @@ export class EgressStream implements QueuedStream, ReportTask {
     this.#extensions = block;
     this.#absAt = absAt < 0 ? -1 : 12 + absAt;
     this.#mask = ringSize - 1;
-    this.#ringPayload = new Array(ringSize);
-    this.#ring = new Float64Array(ringSize * 4).fill(-1);
+    this.#ring = new Float64Array(ringSize * SLOT).fill(-1);
     answerNacks(sender, (seq) => this.#retransmit(seq));
   }
 
@@ -126,13 +132,13 @@ export class EgressStream implements QueuedStream, ReportTask {
     this.#clockRate = clockRate;
     const payload = rtp.payload;
     const meta = (header.marker ? 0x80 : 0) | payloadType;
-    const i = seq & this.#mask;
-    this.#ringPayload[i] = payload;
+    const i = SLOT * (seq & this.#mask);
     const ring = this.#ring;
-    ring[4 * i] = seq;
-    ring[4 * i + 1] = ts;
-    ring[4 * i + 2] = meta;
-    ring[4 * i + 3] = now;
+    ring[i] = seq;
+    ring[i + 1] = ts;
+    ring[i + 2] = meta;
+    ring[i + 3] = now;
+    ring[i + 4] = PACKETS.add(rtp, now);
     this.#peer.enqueue(this, meta, seq, ts, this.#media.of(seq), payload);
     s.packetCount = (s.packetCount + 1) >>> 0;
     s.octetCount += payload.length;
@@ -183,16 +189,15 @@ export class EgressStream implements QueuedStream, ReportTask {
 
   /** Answers a NACK for outgoing `seq` from the ring, at once; false when gone or too old. */
   #retransmit(seq: number): boolean {
-    const i = seq & this.#mask;
-    const payload = this.#ringPayload[i];
+    const i = SLOT * (seq & this.#mask);
     const now = performance.now();
     const ring = this.#ring;
-    if (ring[4 * i] !== seq || !payload || now - ring[4 * i + 3] > SEND_HISTORY_MS) {
-      return false;
-    }
+    if (ring[i] !== seq || now - ring[i + 3] > SEND_HISTORY_MS) return false;
+    const payload = PACKETS.get(ring[i + 4])?.payload;
+    if (!payload) return false;
     const s = this.#sender;
-    const meta = ring[4 * i + 2];
-    const ts = ring[4 * i + 1];
+    const meta = ring[i + 2];
+    const ts = ring[i + 1];
     const h = this.#peer.scratchHeader;
     let sent: Sent;
     if (s.rtxPayloadType !== undefined) {
