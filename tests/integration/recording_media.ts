@@ -193,13 +193,43 @@ export async function startTask(
     token: (sub, room, role = "host") => mintToken(secret, { sub, room, role, ttlSeconds: 600 }),
     output: () => text,
     async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
+      // `deno task` passes SIGTERM on to the server, not SIGKILL: a crash is the server's own
+      const below = descendants(child.pid);
+      if (!exited) {
+        if (signal === "SIGKILL") { for (const pid of below.reverse()) kill(pid, "SIGKILL"); }
+        child.kill(signal);
+      }
       const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 10_000);
       const status = await child.status;
       clearTimeout(timer);
+      for (const pid of below) kill(pid, "SIGKILL"); // nothing may outlive the test
       return status;
     },
   };
+}
+
+/** The processes below `pid` (children first, then theirs), from /proc. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const kid of text.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        out.push(kid, ...descendants(kid));
+      }
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+function kill(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(pid, signal);
+  } catch {
+    // gone
+  }
 }
 
 /** A room's event stream, collected. */
