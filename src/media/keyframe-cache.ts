@@ -198,3 +198,15 @@ export class KeyframeCache {
     };
   }
 }
+
+/**
+ * How many of `packets` ({@link KeyframeCache.packets}) carry the keyframe's access unit: the
+ * leading ones of the first packet's timestamp (with H.264 parameter sets put in front), `max`
+ * at most.
+ */
+export function keyframeUnitLength(packets: readonly RtpPacket[], max = Infinity): number {
+  const ts = packets[0]?.header.timestamp;
+  let n = 0;
+  while (n < packets.length && n < max && packets[n].header.timestamp === ts) n++;
+  return n;
+}

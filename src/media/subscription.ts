@@ -1,10 +1,9 @@
 /**
  * A subscription: the media side of one WHEP session. It sends a feed's packets to one player,
  * rewritten per player (SSRC, payload type, sequence number and timestamp: by the native path of
- * egress.ts when it can open, else by werift's sender),
- * primes a new player from the keyframe cache, starts video only at a keyframe after a source
- * or layer change (with sequence numbers and timestamps continuing across it), answers NACKs
- * from a one-second history, and passes PLI / FIR up to the feed.
+ * egress.ts when it can open, else by werift's sender), primes a new player from the keyframe
+ * cache, starts video only at a keyframe after a source or layer change (sequence numbers and
+ * timestamps continue across it), answers NACKs from a 1 s history, passes PLI / FIR to the feed.
  *
  * @module
  */
@@ -31,13 +30,16 @@ import { senderInternals } from "./werift/internals.ts";
 import { setSendCodec } from "./werift/patches.ts";
 import { Emitter } from "../events.ts";
 import { asksKeyframeOf } from "./keyframe-request.ts";
+import { trace } from "./trace.ts";
+import { keyframeUnitLength } from "./keyframe-cache.ts";
 
 /** RTP clock rates, for timestamp continuity across a source switch. */
 const CLOCK: Record<Kind, number> = { audio: 48_000, video: 90_000 };
 /** How often an automatic player's layer is reconsidered, ms. */
 const LAYER_CHECK_MS = 1000;
-/** Priming paces the cached packets: this many per tick (every {@link PRIME_TICK_MS}). */
+/** Priming paces the cached packets: this many per tick (every {@link PRIME_TICK_MS}), … */
 const PRIME_BATCH = 40;
+const PRIME_FIRST_MAX = 160; // … but the first batch is the keyframe's access unit, up to this
 /** Interval between priming batches, ms (40 × 1,200 B / 4 ms ≈ 100 Mbit/s, ≈ 10× real time). */
 const PRIME_TICK_MS = 4;
 
@@ -306,22 +308,21 @@ export class Subscription {
     this.#layer.waiting = false;
     this.stats.primed += cached.length;
     this.#priming = { queue: cached.map((rtp) => ({ rtp, codec })) };
-    this.#drainPriming();
+    this.#drainPriming(Math.max(keyframeUnitLength(cached, PRIME_FIRST_MAX), PRIME_BATCH));
+    trace("rtp.first", { tag: "whep", kind: "video", cached: cached.length });
   }
 
-  #drainPriming(): void {
+  #drainPriming(count = PRIME_BATCH): void {
     const priming = this.#priming;
     const video = this.#senders.video;
     if (!priming || !video) return;
-    for (const { rtp, codec } of priming.queue.splice(0, PRIME_BATCH)) {
+    for (const { rtp, codec } of priming.queue.splice(0, count)) {
       this.#forward("video", video, rtp, codec, performance.now());
     }
     this.#egress?.flush();
-    if (priming.queue.length === 0) {
-      this.#priming = undefined;
-      return;
-    }
-    priming.timer = setTimeout(() => this.#drainPriming(), PRIME_TICK_MS);
+    if (priming.queue.length > 0) {
+      priming.timer = setTimeout(() => this.#drainPriming(), PRIME_TICK_MS);
+    } else this.#priming = undefined;
   }
 
   #stopPriming(): void {

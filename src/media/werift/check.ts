@@ -9,6 +9,7 @@
  */
 import {
   Connection,
+  DtlsClient,
   RTCDtlsTransport,
   RTCRtpSender,
   SrtpSession,
@@ -37,6 +38,7 @@ const PROTOTYPE_METHODS: [string, object, string[]][] = [
   ["TcpPassiveProtocol", TcpPassiveProtocol.prototype, ["registerSocket"]], // fed by the TCP mux
   ["UdpTransport", UdpTransport.prototype, ["init"]], // patches.ts: small receive buffers
   ["RTCDtlsTransport", RTCDtlsTransport.prototype, ["start", "sendRtp"]], // repeated flight 4
+  ["DtlsClient", DtlsClient.prototype, ["connect"]], // patches.ts: flight 1 at once
   ["RTCRtpSender", RTCRtpSender.prototype, ["handleRtcpPacket", "replaceRTP", "sendRtp"]],
 ];
 

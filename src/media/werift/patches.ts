@@ -1,5 +1,5 @@
 /**
- * Small, documented patches to werift 0.25 behaviour that an SFU cannot live with: the four
+ * Small, documented patches to werift 0.25 behaviour that an SFU cannot live with: the
  * prototype patches (applied once, at import), and the per-object overrides the media plane
  * installs on one connection, transport or sender. Each one is applied by our code (no fork) and
  * covered by a test named in its comment. A prototype member a patch needs that is missing is
@@ -204,6 +204,56 @@ function ignoreRepeatedServerFlight(): void {
 }
 
 ignoreRepeatedServerFlight();
+
+/**
+ * DTLS client start (tests/integration/first_frame_test.ts; bench/first-frame.ts: 100–105 ms
+ * between ICE connected and the ClientHello in every run): werift's `RTCDtlsTransport.start`
+ * waits on a fixed 100 ms timer before its DTLS client sends flight 1, and the SFU is the DTLS
+ * client of every browser session (a browser offers `actpass`, the answer says `active`). A
+ * browser is ready for it at once: it nominated the pair (so its side is writable) and knows our
+ * fingerprint before its first check, and Chromium keeps a ClientHello that comes early. A peer
+ * whose DTLS starts only when its own ICE is done (werift: tests/integration/media_test.ts,
+ * reconnect) drops it, and werift's first retransmission comes 500 ms later. So flight 1 leaves
+ * at once, and again when werift's timer ends (its 100 ms) if nothing came back by then — one
+ * early retransmission, as libwebrtc's timer starts at 50 ms; werift's own retransmissions stay.
+ */
+function dtlsClientStartsAtOnce(): void {
+  type Client = {
+    connect(): Promise<void>;
+    dtls: { flight: number };
+    transport: { send(buf: Uint8Array): unknown };
+  };
+  const proto = RTCDtlsTransport.prototype as unknown as {
+    start(...args: unknown[]): Promise<void>;
+    __sfuDtlsAtOnce?: boolean;
+  };
+  if (proto.__sfuDtlsAtOnce) return;
+  proto.__sfuDtlsAtOnce = true;
+  const original = proto.start;
+  if (typeof original !== "function") return; // named by check.ts
+  proto.start = function (this: { dtls?: Client; role?: string }, ...args: unknown[]) {
+    const started = original.apply(this, args); // creates this.dtls, then waits on its timer
+    const client = this.dtls;
+    if (!client || this.role !== "client" || typeof client.connect !== "function") return started;
+    const { transport } = client;
+    const send = transport.send;
+    let hello: Uint8Array | undefined;
+    transport.send = (buf) => { // flight 1 is sent synchronously inside connect()
+      hello ??= buf;
+      return send.call(transport, buf);
+    };
+    const once = client.connect();
+    transport.send = send;
+    once.catch(() => {}); // werift's own call (after its timer) gets the failure
+    client.connect = () => {
+      if (client.dtls.flight === 1 && hello) send.call(transport, hello); // no answer yet
+      return once;
+    };
+    return started;
+  };
+}
+
+dtlsClientStartsAtOnce();
 
 /**
  * ICE restart (tests/integration/sessions_test.ts, "ICE restart"): after a restart,
