@@ -10,6 +10,7 @@ import type { PlayerMarks } from "./page.ts";
 /** The steps, in order: key and label. */
 export const COLUMNS = [
   ["post", "player: POST sent"],
+  ["answer", "server: answer ready (candidates gathered)"],
   ["answered", "player: 201 received"],
   ["stun", "server: first STUN check received"],
   ["nominate", "server: nominating check (USE-CANDIDATE) received"],
@@ -36,6 +37,7 @@ export function breakdown(marks: PlayerMarks, events: TraceEvent[]): Row {
   const records = (e: TraceEvent) => (e.records as string[] | undefined) ?? [];
   return {
     post: at(marks.post),
+    answer: first((e) => e.event === "answer.ready"),
     answered: at(marks.answered),
     stun: first((e) => e.event === "stun.check"),
     nominate: first((e) => e.event === "stun.check" && e.useCandidate === true),
