@@ -7,7 +7,9 @@
  * - `GSO 4+5`: the frame split as libwebrtc does it (4 × 1,199 + 5 × 1,200 bytes), which the
  *   send path (datagram-batch.ts) sends as two segmented runs, as it does for the ramp's stream;
  * - `sendmmsg 64×GSO 9` and `sendmmsg 64×GSO 4+5`: the same runs of 64 players in one
- *   `sendmmsg` (src/media/native/send-mmsg.ts), one message per run, each with its destination.
+ *   `sendmmsg` (src/media/native/send-mmsg.ts), one message per run, each with its destination;
+ * - `audio 160 B sendmsg ×1`: one Opus packet per player, one `sendmsg` each (as the server
+ *   sends audio: one packet per 20 ms, nothing to segment).
  *
  * @module
  */
@@ -85,6 +87,20 @@ function flushCount(multi: MultiSend, fd: number, perMessage: number[]): number 
   return datagrams;
 }
 
+/** An Opus packet on the wire: 24-byte header, 120 bytes of payload, the GCM tag. */
+export const AUDIO_DATAGRAM = 160;
+
+function audioSender(libc: Libc, fd: number): FrameSender {
+  const batch = new DatagramBatch(libc);
+  batch.headers[0].fill(0x80, 0, 24);
+  batch.setLengths(0, 24, AUDIO_DATAGRAM - 24 - 16, 16);
+  return (names, from, to) => {
+    let sent = 0;
+    for (let p = from; p < to; p++) sent += batch.send(fd, names[p], 1, false).sent;
+    return sent;
+  };
+}
+
 /** Every pattern, in the order of the table. */
 export const PATTERNS: Pattern[] = [
   { name: "sendmsg ×1 (no GSO)", make: (libc, fd) => batchSender(libc, fd, false, false) },
@@ -92,4 +108,5 @@ export const PATTERNS: Pattern[] = [
   { name: "sendmsg GSO 4+5", make: (libc, fd) => batchSender(libc, fd, true, true) },
   { name: `sendmmsg ${MMSG_PLAYERS}×GSO 9`, make: (_libc, fd) => mmsgSender(fd, false) },
   { name: `sendmmsg ${MMSG_PLAYERS}×GSO 4+5`, make: (_libc, fd) => mmsgSender(fd, true) },
+  { name: `audio ${AUDIO_DATAGRAM} B sendmsg ×1`, make: audioSender },
 ];
