@@ -1,8 +1,9 @@
 /**
  * Recording a Chromium publisher (issue 20): Chromium publishes its fake camera and microphone
- * in VP8, then in H.264 (OpenH264), the host records ~10 s through the API, and the WebM file is
- * checked with ffprobe (both streams, durations within 5 % of the time recorded, audio packets
- * at least 95 % of those Chromium sent meanwhile) and decoded by ffmpeg without an error.
+ * in VP8, then H.264 (OpenH264), then AV1 (libaom), the host records ~10 s through the API, and
+ * the WebM file is checked with ffprobe (both streams, durations within 5 % of the time recorded,
+ * audio packets at least 95 % of those Chromium sent meanwhile) and decoded by ffmpeg without an
+ * error; then the publish page lists it with a download link that fetches the same bytes.
  *
  * @module
  */
@@ -16,7 +17,7 @@ import { decodeErrors, finalised, probe } from "../integration/recording_media.t
 
 const RECORD_MS = 10_000;
 
-for (const family of ["vp8", "h264"] as VideoFamily[]) {
+for (const family of ["vp8", "h264", "av1"] as VideoFamily[]) {
   browserTest(`recording Chromium's ${MIME[family]} + Opus: ffprobe and ffmpeg agree`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "sfu-rec-browser-" });
     const server = await testServer({ RECORDINGS_DIR: dir });
