@@ -1,14 +1,15 @@
 /**
  * What a WebM video track needs from the bitstream: the picture size (VP8 and VP9 keyframe
  * headers, the H.264 SPS) and, for H.264, the avcC CodecPrivate and frames as length-prefixed
- * NAL units (WebM's `V_MPEG4/ISO/AVC` is ISO 14496-15, not Annex B). AV1 is written as it comes
- * (its sequence header travels in-band), without a picture size.
+ * NAL units (WebM's `V_MPEG4/ISO/AVC` is ISO 14496-15, not Annex B); for AV1, av1C and the size
+ * from the sequence header (`av1.ts`).
  *
  * @module
  */
 import type { CodecFamily } from "../media/codecs.ts";
 import { concat } from "./ebml.ts";
 import type { WebmTracks } from "./webm.ts";
+import { av1Config } from "./av1.ts";
 
 /** The NAL units of an Annex B stream (start codes removed). */
 export function annexBUnits(data: Uint8Array): Uint8Array[] {
@@ -66,8 +67,10 @@ export function videoTrack(
       return { codec: "VP8", ...vp8Size(keyframe) };
     case "vp9":
       return { codec: "VP9", ...vp9Size(keyframe) };
-    case "av1":
-      return { codec: "AV1" };
+    case "av1": {
+      const config = av1Config(keyframe);
+      return config ? { codec: "AV1", ...config } : undefined; // the next keyframe, with one
+    }
     case "h264": {
       const units = annexBUnits(keyframe);
       const sps = units.find((u) => (u[0] & 0x1f) === 7);

@@ -5,6 +5,7 @@ import { WebmWriter } from "../../src/recording/webm.ts";
 import { inside, recordingFileName, roomFolder, safePart } from "../../src/recording/names.ts";
 import { parseRange } from "../../routes/recordings.ts";
 import { FrameAssembler } from "../../src/recording/frames.ts";
+import { av1Config } from "../../src/recording/av1.ts";
 import { annexBUnits, avcC, h264Size, toAvcc, vp8Size } from "../../src/recording/codec-config.ts";
 
 /** An in-memory sink. */
@@ -233,4 +234,17 @@ Deno.test("h264Size: x264's SPS (High 1080p with cropping, Baseline 360p)", () =
   assert.deepEqual(h264Size(high1080), { width: 1920, height: 1080 });
   assert.deepEqual(h264Size(base360), { width: 640, height: 360 });
   assert.deepEqual(h264Size(Uint8Array.of(0x67)), {});
+});
+
+Deno.test("av1Config: av1C and size from libaom's sequence header (640×360, 4:2:0)", () => {
+  // deno-fmt-ignore
+  const sequenceHeader = Uint8Array.of(0x0a, 0x0b, 0x00, 0x00, 0x00, 0x0c, 0xc4, 0xff, 0x67, 0x36,
+    0xbe, 0x40, 0x10);
+  // a temporal delimiter, the sequence header, and a frame OBU without a size field (the last)
+  const frame = Uint8Array.of(0x12, 0x00, ...sequenceHeader, 0x30, 1, 2, 3);
+  const config = av1Config(frame)!;
+  assert.equal(config.width, 640);
+  assert.equal(config.height, 360);
+  assert.deepEqual([...config.codecPrivate], [0x81, 0x01, 0x0c, 0x00, ...sequenceHeader]);
+  assert.equal(av1Config(Uint8Array.of(0x12, 0x00, 0x30, 1, 2, 3)), undefined);
 });
