@@ -234,10 +234,9 @@ export class Subscription {
   #startAtKeyframe(entry: SenderEntry, rtp: RtpPacket, codec: Codec, rid: string, now: number) {
     const unit = this.#source?.layers.get(rid)?.cache.packets() ?? [];
     const packets = unit[unit.length - 1] === rtp ? unit : [rtp];
-    if (this.#priming) {
-      for (const p of packets) this.#priming.queue.push({ rtp: p, codec });
-      return;
-    }
+    // a switch while the old layer's cache is still replayed: the rest of it is obsolete, and
+    // the continuity rebase is the new keyframe's
+    this.#stopPriming();
     for (const p of packets) this.#forward("video", entry, p, codec, now);
   }
 

@@ -248,3 +248,28 @@ Deno.test("simulcast: pinned layers, automatic choice by REMB, WHEP events", asy
     await server.shutdown();
   }
 });
+
+Deno.test("simulcast: a layer pinned while the cache is still replayed starts at once, whole", async () => {
+  const server = await testServer();
+  const pub = new SimulcastPublisher();
+  const player = new Player();
+  try {
+    const host = await server.token("host", "replay");
+    await pub.publish(`${server.url}/whip/replay`, host);
+    pub.start(); // keyframes only at the start: the top layer's cache keeps everything since
+    await sleep(4000); // ≈ 720 packets of the top layer to replay to a new player
+    const s = await player.play(`${server.url}/whep/replay`, host);
+    await until(() => player.received.video > 0, "the replay's first packets");
+    const res = await pinLayer(s, server.url, host, "q");
+    assert.equal(res.status, 200, await res.text());
+    const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
+    assert.ok(egress.kind === "whep");
+    assert.ok(egress.media.stats.primed >= 700, `replayed ${egress.media.stats.primed}`);
+    await until(() => player.lastKeyframeSize?.width === 320, "q's keyframe", 3000);
+    await sleep(300);
+    assertWhole(player.videoSeqs, "the switch during the replay keeps sequence numbers whole");
+  } finally {
+    await Promise.all([pub.close(), player.close()]);
+    await server.shutdown();
+  }
+});
