@@ -170,7 +170,10 @@ smallReceiveBuffers();
  * the hello again, which changed the keys after its first flight 5 had gone out. Both ends then
  * said "connected" while every SRTP packet failed authentication: a black picture, no error.
  * Once flight 5 is sent, a repeated flight 4 is ignored; werift's own timer resends flight 5
- * until the server's Finished arrives.
+ * until the server's Finished arrives. Likewise a repeated HelloVerifyRequest (flight 2, the
+ * answer to a resent ClientHello: cluster bench, an edge's werift players under load) once
+ * flight 3 is out: werift's `Flight3` throws on a second one and the handshake failed
+ * (tests/integration/dtls_slow_peer_test.ts); werift's timer resends flight 3 instead.
  */
 function ignoreRepeatedServerFlight(): void {
   type Client = {
@@ -193,9 +196,13 @@ function ignoreRepeatedServerFlight(): void {
     if (client && this.role === "client") {
       const handle = client.onHandleHandshakes;
       const FLIGHT4 = new Set([2, 11, 12, 13, 14]);
+      const HELLO_VERIFY_REQUEST = 3;
       client.onHandleHandshakes = (assembled) => {
-        const repeat = client.dtls.flight >= 5 && !client.connected &&
-          assembled.some((h) => FLIGHT4.has(h.msg_type));
+        const flight = client.dtls.flight;
+        const repeat = !client.connected && (
+          (flight >= 5 && assembled.some((h) => FLIGHT4.has(h.msg_type))) ||
+          (flight >= 3 && assembled.some((h) => h.msg_type === HELLO_VERIFY_REQUEST))
+        );
         return repeat ? Promise.resolve() : handle(assembled);
       };
     }
