@@ -63,6 +63,8 @@ export const USAGE = `usage: deno task bench [-- options]
                           and, as Linux groups the tasks of a session (autogroup) and shares
                           the CPU between groups first, this session's group above the other
                           sessions' (restored at the end)
+  --record                one recording of the publication running beside the players
+                          (RECORDINGS_DIR in a temporary folder; its cost, issue 20)
   --json PATH             result file (default bench/results/<date>-<quick|full|profile>.json)
   --compare PATH          print the change against an earlier result file
 `;
@@ -126,6 +128,7 @@ function parse(argv: string[]) {
       "load-nice": { type: "string", default: "-5" },
       "group-nice": { type: "string", default: "-10" },
       json: { type: "string" },
+      record: { type: "boolean", default: false },
       compare: { type: "string" },
       "max-minutes": { type: "string" },
       help: { type: "boolean", short: "h", default: false },

@@ -19,6 +19,8 @@ import type { ProcSnapshot, PublisherSnapshot, Snapshot, StepResult } from "./ty
 export class RampSession {
   /** The settings of the run. */
   readonly config: RampConfig;
+  /** `--record`: the recordings folder of this run. */
+  recordings?: string;
   /** The room every publisher and player of the run joins. */
   readonly room: string = `bench-${crypto.randomUUID().slice(0, 8)}`;
   /** The load processes (publisher and players) started and not yet stopped. */
@@ -272,11 +274,13 @@ export class RampSession {
           "--cpu-prof-interval=1000",
         ]
         : [];
+      this.recordings = this.config.args.record ? await Deno.makeTempDir() : undefined;
       this.server = await startServer({
         repo: REPO,
         cpus: this.config.pin ? this.config.args["server-cpus"] : undefined,
         nice: this.niceValue("server-nice"),
         extraFlags,
+        env: this.recordings ? { RECORDINGS_DIR: this.recordings } : undefined,
       });
       console.log(
         `server: pid ${this.server.pid}, ${this.server.url}, threads pinned to CPU ${
@@ -285,6 +289,7 @@ export class RampSession {
       );
     }
     const pub = await this.startPublisher();
+    if (this.recordings) await this.#startRecording();
     console.log(
       `publisher: connected (${STREAM.fps} fps, keyframe every ${
         STREAM.gopFrames / STREAM.fps
@@ -294,12 +299,32 @@ export class RampSession {
     return pub;
   }
 
+  /** `--record`: one recording of the publication, for the whole run (its folder is removed). */
+  async #startRecording(): Promise<void> {
+    const res = await fetch(`${this.server!.url}/rooms/${this.room}/recordings`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await this.publisherToken()}` },
+    });
+    const body = await res.text();
+    if (res.status !== 201) throw new Error(`recording: POST → ${res.status}: ${body}`);
+    console.log(`recording: ${JSON.parse(body).id}, into ${this.recordings}`);
+  }
+
   /** Stops the players, the publisher and the server (which then writes its profile, if any). */
   async stopSession(): Promise<void> {
     await Promise.allSettled(this.children.map((c) => c.stop(8000)));
     this.children.length = 0;
     this.pool.length = 0;
     if (this.server) await this.server.child.terminate("SIGTERM", 20_000);
+    if (this.recordings) {
+      for await (const room of Deno.readDir(this.recordings)) {
+        for await (const f of Deno.readDir(`${this.recordings}/${room.name}`)) {
+          const size = (await Deno.stat(`${this.recordings}/${room.name}/${f.name}`)).size;
+          console.log(`recording: ${f.name}, ${(size / 1e6).toFixed(1)} MB`);
+        }
+      }
+      await Deno.remove(this.recordings, { recursive: true }).catch(() => {});
+    }
   }
 
   /** Grows to `n` players and measures a hold (again while it fails during noise). */
