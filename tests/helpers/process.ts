@@ -68,6 +68,36 @@ export async function spawnServer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const { url, output, exited } = await awaitListening(child, 20_000, "the server");
+  const secret = new TextEncoder().encode(env.JWT_SECRET ?? PROCESS_SECRET);
+  return {
+    url,
+    child,
+    output,
+    running: () => !exited(),
+    token: (sub, room, role = "host") => mintToken(secret, { sub, room, role, ttlSeconds: 600 }),
+    async stop() {
+      if (!exited()) child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        if (!exited()) child.kill("SIGKILL");
+      }, 5000);
+      const status = await child.status;
+      clearTimeout(timer);
+      return status;
+    },
+  };
+}
+
+/**
+ * Collects a spawned server's stdout and stderr (piped) and waits until it says
+ * `listening on URL`, at most `ms`; kills it and throws with its output when it exits or the
+ * time runs out first.
+ */
+export async function awaitListening(
+  child: Deno.ChildProcess,
+  ms: number,
+  what: string,
+): Promise<{ url: string; output: () => string; exited: () => boolean }> {
   let text = "";
   let exited = false;
   child.status.then(() => exited = true);
@@ -77,31 +107,15 @@ export async function spawnServer(
   };
   pump(child.stdout).catch(() => {});
   pump(child.stderr).catch(() => {});
-  const deadline = performance.now() + 20_000;
+  const deadline = performance.now() + ms;
   while (!/listening on (\S+)/.test(text)) {
     if (exited || performance.now() > deadline) {
       if (!exited) child.kill("SIGKILL");
       await child.status;
-      throw new Error(`the server did not start:\n${text}`);
+      throw new Error(`${what} did not start:\n${text}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   const url = /listening on (\S+)/.exec(text)![1];
-  const secret = new TextEncoder().encode(env.JWT_SECRET ?? PROCESS_SECRET);
-  return {
-    url,
-    child,
-    output: () => text,
-    running: () => !exited,
-    token: (sub, room, role = "host") => mintToken(secret, { sub, room, role, ttlSeconds: 600 }),
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        if (!exited) child.kill("SIGKILL");
-      }, 5000);
-      const status = await child.status;
-      clearTimeout(timer);
-      return status;
-    },
-  };
+  return { url, output: () => text, exited: () => exited };
 }

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { RTCPeerConnection, RtpHeader, RtpPacket } from "werift";
 import { connected, OPUS, signal, VP8 } from "../helpers/clients.ts";
 import { FFMPEG, requireFfmpeg } from "../helpers/ffmpeg.ts";
+import { awaitListening } from "../helpers/process.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
 
 /** The project's root folder. */
@@ -168,38 +169,20 @@ export async function startTask(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  let exited = false;
-  child.status.then(() => exited = true);
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk);
-  };
-  pump(child.stdout).catch(() => {});
-  pump(child.stderr).catch(() => {});
-  const deadline = performance.now() + 60_000;
-  while (!/listening on (\S+)/.test(text)) {
-    if (exited || performance.now() > deadline) {
-      if (!exited) child.kill("SIGKILL");
-      await child.status;
-      throw new Error(`deno task start did not start:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const url = /listening on (\S+)/.exec(text)![1];
+  const { url, output, exited } = await awaitListening(child, 60_000, "deno task start");
   const secret = new TextEncoder().encode(TASK_SECRET);
   return {
     url,
     token: (sub, room, role = "host") => mintToken(secret, { sub, room, role, ttlSeconds: 600 }),
-    output: () => text,
+    output,
     async stop(signal: Deno.Signal = "SIGTERM") {
       // `deno task` passes SIGTERM on to the server, not SIGKILL: a crash is the server's own
       const below = descendants(child.pid);
-      if (!exited) {
+      if (!exited()) {
         if (signal === "SIGKILL") { for (const pid of below.reverse()) kill(pid, "SIGKILL"); }
         child.kill(signal);
       }
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 10_000);
+      const timer = setTimeout(() => !exited() && child.kill("SIGKILL"), 10_000);
       const status = await child.status;
       clearTimeout(timer);
       for (const pid of below) kill(pid, "SIGKILL"); // nothing may outlive the test
