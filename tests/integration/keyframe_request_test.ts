@@ -18,15 +18,16 @@ Deno.test("a PLI from werift's receiver (a player announcing its SSRCs) reaches 
     await publisher.publish(`${server.url}/whip/pli`, host);
     publisher.start(1000); // one keyframe at the start, then only on request
     await player.play(`${server.url}/whep/pli`, host);
-    await player.nextKeyframe();
+    await until(() => player.received.keyframes > 0, "the primed keyframe", 5000);
     assert.match(player.pc.localDescription!.sdp, /^a=ssrc:/m, "werift's offer names SSRCs");
     await new Promise((r) => setTimeout(r, 600)); // past the feed's 500 ms request interval
     const before = publisher.plis;
+    const keyframes = player.received.keyframes;
     const video = player.pc.getTransceivers().find((t) => t.kind === "video")!;
     const [ssrc] = [...player.ssrcs.video];
     await video.receiver.sendRtcpPLI(ssrc);
     await until(() => publisher.plis > before, "the PLI at the publisher", 3000);
-    await player.nextKeyframe(3000);
+    await until(() => player.received.keyframes > keyframes, "the keyframe it asked for", 3000);
   } finally {
     await Promise.all([publisher.close(), player.close()]);
     await server.shutdown();
