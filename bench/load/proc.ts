@@ -21,6 +21,26 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/**
+ * The process id of kernel thread `ksoftirqd/<core>`, or undefined. Network receive work
+ * (loopback's included) runs in a softirq at the end of the sending system call and is charged
+ * to the sender, until there is more than one pass takes: then this thread takes it over, and
+ * its CPU time is the sender's work no longer counted in the sender's process.
+ */
+export function ksoftirqdPid(core: number): number | undefined {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim() === `ksoftirqd/${core}`) {
+        return Number(entry.name);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 /** Resident set size, bytes, or undefined. */
 export function rssBytes(pid: number): number | undefined {
   try {

@@ -137,9 +137,16 @@ export function measure(
     ? (100 * (expectedWindow - receivedWindow)) / expectedWindow
     : 0;
   // server
-  const serverCpuPct = a.serverCpu !== undefined && b.serverCpu !== undefined
+  const processCpuPct = a.serverCpu !== undefined && b.serverCpu !== undefined
     ? (100 * (b.serverCpu - a.serverCpu)) / holdSeconds
     : undefined;
+  const ksoftirqdPct = a.softirqdCpu !== undefined && b.softirqdCpu !== undefined
+    ? (100 * (b.softirqdCpu - a.softirqdCpu)) / holdSeconds
+    : undefined;
+  // the server's work includes the receive work of its sends that its core's ksoftirqd took
+  const serverCpuPct = processCpuPct === undefined
+    ? undefined
+    : processCpuPct + (ksoftirqdPct ?? 0);
   const busy = coreBusy(a.cores, b.cores);
   const coreOf = (list: string | undefined, part: "busy" | "softirq" = "busy") => {
     if (!list || list.includes(",") || list.includes("-")) return undefined;
@@ -192,6 +199,8 @@ export function measure(
     holdSeconds: ms(holdSeconds)!,
     server: {
       cpuPct: ms(serverCpuPct),
+      processCpuPct: ms(processCpuPct),
+      ksoftirqdPct: ms(ksoftirqdPct),
       rssMiB: pid === undefined ? undefined : ms((rssBytes(pid) ?? 0) / 2 ** 20),
       threads: pid === undefined ? undefined : threadCount(pid),
       lagP50Ms: lagA && lagB ? ms(lagQuantile(lagA, lagB, 0.5)) : undefined,
@@ -208,7 +217,7 @@ export function measure(
         ? ms((serverCpuPct / 100) * holdSeconds * 1e6 / packetsForCpu)
         : undefined,
       softirqPct: ms(serverSoftirqPct),
-      othersOnCorePct: others(serverCorePct, (serverCpuPct ?? 0) + (serverSoftirqPct ?? 0)),
+      othersOnCorePct: others(serverCorePct, (processCpuPct ?? 0) + (serverSoftirqPct ?? 0)),
     },
     load: {
       corePct: ms(loadCorePct),

@@ -7,7 +7,7 @@
 import { mintToken } from "../../src/auth/tokens.ts";
 import { Child } from "../load/child.ts";
 import { NOMINAL_PPS, sleep, STREAM } from "../load/common.ts";
-import { coreBusy, coreTimes, cpuSeconds, uptimeSeconds } from "../load/proc.ts";
+import { coreBusy, coreTimes, cpuSeconds, ksoftirqdPid, uptimeSeconds } from "../load/proc.ts";
 import { BENCH_SECRET, type BenchServer, startServer } from "../load/server.ts";
 import { NOISE_LOAD_CORE, NOISE_SERVER_CORE, type RampConfig, REPO } from "./config.ts";
 import { restoreAutogroup } from "./autogroup.ts";
@@ -34,10 +34,14 @@ export class RampSession {
   /** The id of the next player. */
   nextPlayerId = 0;
   readonly #secret = new TextEncoder().encode(BENCH_SECRET);
+  /** The server core's `ksoftirqd` (pinned runs): its CPU is counted as the server's. */
+  readonly #softirqd?: number;
 
   /** A session with the settings of `config`; nothing starts yet. */
   constructor(config: RampConfig) {
     this.config = config;
+    const core = config.args["server-cpus"];
+    if (config.pin && /^\d+$/.test(core ?? "")) this.#softirqd = ksoftirqdPid(Number(core));
   }
 
   /**
@@ -254,6 +258,7 @@ export class RampSession {
     return {
       uptime: uptimeSeconds(),
       serverCpu: pid === undefined ? undefined : cpuSeconds(pid),
+      softirqdCpu: this.#softirqd === undefined ? undefined : cpuSeconds(this.#softirqd),
       cores: coreTimes(),
       loadCpu: [Deno.pid, ...this.loadPids()].reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0),
       playersCpu: this.pool.reduce((a, p) => a + (cpuSeconds(p.child.pid) ?? 0), 0),

@@ -48,6 +48,8 @@ export interface PublisherSnapshot {
 export interface Snapshot {
   uptime: number;
   serverCpu?: number;
+  /** CPU seconds of the server core's `ksoftirqd` (receive work its sends left to it). */
+  softirqdCpu?: number;
   cores: Map<string, CoreTime>;
   loadCpu: number;
   /** CPU seconds of the player processes alone. */
@@ -67,7 +69,15 @@ export interface StepResult {
   postMs: { p50?: number; p95?: number };
   holdSeconds: number;
   server: {
+    /**
+     * The server's CPU: its process (every thread) plus its core's `ksoftirqd`, the kernel's
+     * receive work for the server's sends that the kernel deferred to that thread.
+     */
     cpuPct?: number;
+    /** The server process alone (`/proc/PID/stat`). */
+    processCpuPct?: number;
+    /** Its core's `ksoftirqd`. */
+    ksoftirqdPct?: number;
     rssMiB?: number;
     threads?: number;
     lagP50Ms?: number;
