@@ -24,12 +24,13 @@ import { connected, del, post, weriftSockets } from "./signal.ts";
 import type { FastRx } from "./fast-rx.ts";
 import { SrtpUnprotector } from "./srtp-unprotect.ts";
 import {
+  addStats,
   type DelaySamples,
   kernelDrops,
   KEYFRAME_MIN_PACKETS,
-  statsPacket,
   Stream,
   sumStreams,
+  type WeriftStats,
 } from "./rtp-stream.ts";
 
 /** Most sequence numbers NACKed for one gap (a longer gap is not worth repairing). */
@@ -204,7 +205,8 @@ export class LoadPlayer {
       return false;
     }
     if (type !== "rtp") return false;
-    const now = performance.now();
+    // the kernel's arrival time when there is one (no clock read per datagram), else now
+    const now = arrivedAt === undefined ? performance.now() : arrivedAt - performance.timeOrigin;
     const pt = buf[1] & 0x7f;
     const seq = (buf[2] << 8) | buf[3];
     const timestamp = ((buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]) >>> 0;
@@ -276,18 +278,15 @@ export class LoadPlayer {
     // keep werift's receiver statistics (and so its receiver reports) whole
     s.weriftStats ??= this.#weriftStats(ssrc, s.kind);
     if (s.weriftStats) {
-      statsPacket.header.sequenceNumber = seq;
-      statsPacket.header.timestamp = timestamp;
-      statsPacket.payload.length = buf.byteLength - 12;
-      s.weriftStats.add(statsPacket);
+      addStats(s.weriftStats, seq, timestamp, buf.byteLength - 12, arrivedAt ?? wallNow());
     }
     return true;
   }
 
-  #weriftStats(ssrc: number, kind: Stream["kind"]): { add(p: unknown): void } | undefined {
+  #weriftStats(ssrc: number, kind: Stream["kind"]): WeriftStats | undefined {
     if (kind !== "audio" && kind !== "video") return undefined;
     const receiver = this.receivers[kind] as unknown as {
-      remoteStreams?: Record<number, { add(p: unknown): void }>;
+      remoteStreams?: Record<number, WeriftStats>;
     };
     return receiver?.remoteStreams?.[ssrc];
   }

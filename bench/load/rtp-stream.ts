@@ -27,8 +27,8 @@ export class Stream {
   frameTs = -1;
   framePackets = 0;
   keyframes = 0;
-  /** Whether werift's receive statistics for this SSRC exist yet. */
-  weriftStats?: { add(p: unknown): void };
+  /** werift's receive statistics for this SSRC, once they exist. */
+  weriftStats?: WeriftStats;
 
   /** A stream whose first packet had sequence number `seq`. */
   constructor(kind: Stream["kind"], seq: number) {
@@ -65,11 +65,60 @@ export class Stream {
   }
 }
 
-/** What a fake packet needs for werift's `StreamStatistics.add` (reused, never retained). */
-export const statsPacket = {
-  header: { sequenceNumber: 0, timestamp: 0, serializeSize: 12 },
-  payload: { length: 0 },
-};
+/** werift's receive statistics of one SSRC (`StreamStatistics`, the source of its receiver reports). */
+export interface WeriftStats {
+  base_seq?: number;
+  max_seq?: number;
+  cycles: number;
+  packets_received: number;
+  bytesReceived: number;
+  headerBytesReceived: number;
+  lastPacketReceivedTimestamp?: number;
+  clockRate: number;
+  jitter_q4: number;
+  last_arrival?: number;
+  last_timestamp?: number;
+}
+
+/**
+ * Adds one packet to werift's statistics exactly as its `StreamStatistics.add` does, but with
+ * the packet's arrival time given (`arrivedAt`, ms since the epoch: the kernel's), where werift
+ * reads the clock twice per packet (`Date.now()`, `performance.now()`) and truncates with
+ * `parseInt` of a string: a third of a player's per-packet cost, and, read when a poll drains
+ * the socket rather than at arrival, the jitter in the receiver reports would include the poll.
+ */
+export function addStats(
+  st: WeriftStats,
+  seq: number,
+  timestamp: number,
+  payloadLength: number,
+  arrivedAt: number,
+): void {
+  const inOrder = st.max_seq === undefined || uint16Gt(seq, st.max_seq);
+  st.packets_received++;
+  st.bytesReceived += payloadLength;
+  st.headerBytesReceived += 12;
+  st.lastPacketReceivedTimestamp = arrivedAt;
+  if (st.base_seq === undefined) st.base_seq = seq;
+  if (!inOrder) return;
+  const arrival = Math.floor((arrivedAt / 1000) * st.clockRate);
+  if (st.max_seq !== undefined && seq < st.max_seq) st.cycles += 1 << 16;
+  st.max_seq = seq;
+  if (timestamp !== st.last_timestamp && st.packets_received > 1) {
+    const diff = Math.abs(
+      arrival - (st.last_arrival ?? 0) - (timestamp - (st.last_timestamp ?? 0)),
+    );
+    st.jitter_q4 += diff - ((st.jitter_q4 + 8) >> 4);
+  }
+  st.last_arrival = arrival;
+  st.last_timestamp = timestamp;
+}
+
+/** werift's `uint16Gt`: `a` is after `b` in sequence-number order. */
+function uint16Gt(a: number, b: number): boolean {
+  const half = 32768;
+  return (a < b && b - a > half) || (a > b && a - b < half);
+}
 
 /** The one-way delay samples (ms) of all players of a process, since the last snapshot. */
 export class DelaySamples {
