@@ -18,6 +18,7 @@ import {
   type RTCRtpSender,
   UdpTransport,
 } from "werift";
+import { Buffer } from "node:buffer";
 import { metrics } from "../../metrics/counters.ts";
 import { iceConnectionOf, type ListenedConnection, senderInternals } from "./internals.ts";
 
@@ -211,6 +212,86 @@ function ignoreRepeatedServerFlight(): void {
 }
 
 ignoreRepeatedServerFlight();
+
+/** Bytes at most in one coalesced handshake datagram (under IPv6's minimum MTU, 1,280). */
+export const DTLS_FLIGHT_DATAGRAM_BYTES = 1200;
+
+/**
+ * One datagram per DTLS flight (tests/integration/dtls_lost_flight5_test.ts; the fan-out ramp
+ * lost about one werift player in 300 for good, "connecting" until its join timed out): werift
+ * sends each handshake message of a flight as a datagram of its own, and a werift peer's DTLS
+ * server (every werift player: the SFU is the DTLS client) derives the extended master secret
+ * when it reads the ClientKeyExchange, from every handshake message it holds at that moment. So
+ * when the datagram with the ClientKeyExchange of flight 5 was lost and the CertificateVerify
+ * after it arrived, the retransmitted ClientKeyExchange was hashed together with that
+ * CertificateVerify: a wrong master secret, every Finished dropped as undecryptable, no flight 6
+ * ever, and no retransmission could help. The records a flight sends in one turn are now
+ * packed into one datagram (RFC 6347 §4.1.1 allows several records per datagram; every DTLS
+ * stack reads them), up to {@link DTLS_FLIGHT_DATAGRAM_BYTES}: a flight is lost whole and comes
+ * again whole, in order. Only during the handshake; application data is sent as before.
+ */
+function oneDatagramPerFlight(): void {
+  type Sender = { send(buf: Uint8Array): Promise<unknown> };
+  const proto = RTCDtlsTransport.prototype as unknown as {
+    start(...args: unknown[]): Promise<void>;
+    __sfuOneDatagram?: boolean;
+  };
+  if (proto.__sfuOneDatagram) return;
+  proto.__sfuOneDatagram = true;
+  const original = proto.start;
+  if (typeof original !== "function") return; // named by check.ts
+  proto.start = function (this: { dtls?: { connected?: boolean; transport?: Sender } }, ...args) {
+    const started = original.apply(this, args); // creates this.dtls before its first await
+    const socket = this.dtls;
+    const transport = socket?.transport;
+    if (!socket || !transport || typeof transport.send !== "function") return started;
+    const send = transport.send;
+    let queued: Uint8Array[] = [];
+    let flushed: Promise<unknown> | undefined;
+    const flush = () => {
+      const records = queued;
+      queued = [];
+      flushed = undefined;
+      return Promise.all(packDatagrams(records).map((d) => send.call(transport, d)));
+    };
+    transport.send = (buf) => {
+      if (socket.connected) return send.call(transport, buf);
+      queued.push(buf); // a flight's messages are sent in one synchronous run
+      return flushed ??= Promise.resolve().then(flush);
+    };
+    return started;
+  };
+}
+
+/** Concatenates consecutive datagrams while they fit in {@link DTLS_FLIGHT_DATAGRAM_BYTES}. */
+export function packDatagrams(datagrams: Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let size = 0;
+  const close = () => {
+    if (run.length === 1) out.push(run[0]);
+    else if (run.length > 1) {
+      const joined = new Uint8Array(size);
+      let at = 0;
+      for (const d of run) {
+        joined.set(d, at);
+        at += d.length;
+      }
+      out.push(Buffer.from(joined.buffer));
+    }
+    run = [];
+    size = 0;
+  };
+  for (const d of datagrams) {
+    if (size > 0 && size + d.length > DTLS_FLIGHT_DATAGRAM_BYTES) close();
+    run.push(d);
+    size += d.length;
+  }
+  close();
+  return out;
+}
+
+oneDatagramPerFlight();
 
 /**
  * DTLS client start (tests/integration/first_frame_test.ts; bench/first-frame.ts: 100–105 ms
