@@ -294,6 +294,66 @@ export function packDatagrams(datagrams: Uint8Array[]): Uint8Array[] {
 oneDatagramPerFlight();
 
 /**
+ * The DTLS server's extended master secret (tests/integration/dtls_server_ems_test.ts; the
+ * fan-out ramp after the change above: a player that read the server's flight 5 and its
+ * retransmission in one turn answered with a Finished the server could not decrypt). RFC 7627
+ * §4: the session hash covers the handshake messages up to and including the ClientKeyExchange.
+ * werift's DTLS server hashes every message it holds when it reads a ClientKeyExchange, so a
+ * second one — a retransmitted flight 5, or the first after a lost datagram — was hashed with
+ * the CertificateVerify (and Finished) already held: a wrong master secret from then on. While
+ * a ClientKeyExchange is read, the later messages of flight 5 are set aside. This fixes werift
+ * wherever this module is loaded: the server when it is the DTLS server, and the load players
+ * (bench/load/players.ts), which are the DTLS servers of the SFU's sessions.
+ */
+function serverSessionHashUpToKeyExchange(): void {
+  type Handshake = { msg_type: number };
+  type Server = {
+    connected?: boolean;
+    dtls: { handshakeCache: Record<number, { data: Handshake[] } | undefined> };
+    onHandleHandshakes: (assembled: Handshake[]) => Promise<void>;
+  };
+  const proto = RTCDtlsTransport.prototype as unknown as {
+    start(...args: unknown[]): Promise<void>;
+    __sfuServerEms?: boolean;
+  };
+  if (proto.__sfuServerEms) return;
+  proto.__sfuServerEms = true;
+  const original = proto.start;
+  if (typeof original !== "function") return; // named by check.ts
+  const CLIENT_KEY_EXCHANGE = 16;
+  const AFTER_KEY_EXCHANGE = new Set([15, 20]); // CertificateVerify, Finished
+  const REMOTE_FLIGHT = 5; // where werift's Flight6 keeps the client's flight 5
+  proto.start = function (this: { dtls?: Server; role?: string }, ...args: unknown[]) {
+    const started = original.apply(this, args); // creates this.dtls before its first await
+    const server = this.dtls;
+    if (!server || this.role !== "server" || typeof server.onHandleHandshakes !== "function") {
+      return started;
+    }
+    const handle = server.onHandleHandshakes;
+    server.onHandleHandshakes = (assembled) => {
+      const cache = server.dtls.handshakeCache?.[REMOTE_FLIGHT];
+      if (
+        server.connected || !cache || !assembled.some((h) => h.msg_type === CLIENT_KEY_EXCHANGE)
+      ) {
+        return handle(assembled);
+      }
+      const later = cache.data.filter((h) => AFTER_KEY_EXCHANGE.has(h.msg_type));
+      if (later.length === 0) return handle(assembled);
+      cache.data = cache.data.filter((h) => !AFTER_KEY_EXCHANGE.has(h.msg_type));
+      try {
+        return handle(assembled); // the key exchange is read before its first await
+      } finally {
+        const kept = server.dtls.handshakeCache[REMOTE_FLIGHT] ?? cache;
+        kept.data = [...kept.data, ...later];
+      }
+    };
+    return started;
+  };
+}
+
+serverSessionHashUpToKeyExchange();
+
+/**
  * DTLS client start (tests/integration/first_frame_test.ts; bench/first-frame.ts: 100–105 ms
  * between ICE connected and the ClientHello in every run): werift's `RTCDtlsTransport.start`
  * waits on a fixed 100 ms timer before its DTLS client sends flight 1, and the SFU is the DTLS

@@ -1,0 +1,80 @@
+/**
+ * A werift DTLS server that reads a ClientKeyExchange a second time — a retransmitted flight 5
+ * read in the same turn as the first, as a busy player reads its socket — hashed it together
+ * with the CertificateVerify and Finished it already held (RFC 7627's session hash stops at the
+ * ClientKeyExchange): a wrong master secret, a Finished the SFU could not decrypt, a player
+ * "connected" on its side that never got a packet (the fan-out ramp, one player in 300, once
+ * each flight left in one datagram). The load players are the DTLS servers of the SFU's
+ * sessions and load the server's werift patches (bench/load/players.ts), as this test does;
+ * werift/patches.ts sets the later messages aside while a ClientKeyExchange is read.
+ *
+ * The server runs as its own process; in this process (the player) the first datagram carrying
+ * the server's ClientKeyExchange is held until the next one (the server's retransmission, 500 ms
+ * later) arrives, and both are handed to werift back to back.
+ */
+import "../../src/media/werift/patches.ts";
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { spawnServer } from "../helpers/process.ts";
+import { Player, Publisher } from "../helpers/clients.ts";
+
+type Emit = (this: object, event: string, ...rest: unknown[]) => boolean;
+
+/** Whether `buf` holds a plaintext DTLS handshake record with a ClientKeyExchange (16). */
+function hasClientKeyExchange(buf: Uint8Array): boolean {
+  for (let i = 0; i + 13 < buf.length; i += 13 + ((buf[i + 11] << 8) | buf[i + 12])) {
+    const epoch = (buf[i + 3] << 8) | buf[i + 4];
+    if (buf[i] === 22 && epoch === 0 && buf[i + 13] === 16) return true;
+  }
+  return false;
+}
+
+Deno.test({
+  name: "a player that reads the server's flight 5 twice in one turn still connects",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const proto = dgram.Socket.prototype as unknown as { emit: Emit };
+    const emit = proto.emit;
+    let armed = false;
+    let held: { socket: object; rest: unknown[] } | undefined;
+    let doubled = 0;
+    proto.emit = function (event, ...rest) {
+      if (!armed || event !== "message" || !hasClientKeyExchange(rest[0] as Uint8Array)) {
+        return emit.call(this, event, ...rest);
+      }
+      if (!held) {
+        held = { socket: this, rest };
+        return true;
+      }
+      armed = false;
+      doubled++;
+      emit.call(held.socket, event, ...held.rest);
+      held = undefined;
+      return emit.call(this, event, ...rest);
+    };
+    const server = await spawnServer();
+    const publisher = new Publisher();
+    const players: Player[] = [];
+    try {
+      const host = await server.token("host", "twice");
+      await publisher.publish(`${server.url}/whip/twice`, host);
+      publisher.start(30);
+      for (let i = 0; i < 2; i++) {
+        const player = new Player();
+        players.push(player);
+        armed = true;
+        await player.play(`${server.url}/whep/twice`, host);
+        await player.nextKeyframe(5000).catch(() => {
+          throw new Error(`player ${i} (${player.pc.connectionState} on its side) got no keyframe`);
+        });
+        assert.ok(player.received.video > 0, `player ${i} gets media`);
+      }
+      assert.equal(doubled, 2, "each player read flight 5 twice in one turn");
+    } finally {
+      proto.emit = emit;
+      await Promise.all([publisher.close(), ...players.map((p) => p.close())]);
+      await server.stop();
+    }
+  },
+});
