@@ -12,7 +12,8 @@
  * @module
  */
 import net from "node:net";
-import { hasIntegrity, requestUfrag } from "./stun.ts";
+import { requestUfrag } from "./stun.ts";
+import { UfragTable } from "./ufrag-table.ts";
 
 /** Time a new connection has to send its first framed Binding request. */
 export const FIRST_FRAME_TIMEOUT_MS = 5_000;
@@ -39,7 +40,7 @@ export type Handover = (
 /** The ICE-TCP listener of a server. */
 export class TcpMux {
   readonly #server: net.Server;
-  readonly #ufrags = new Map<string, { endpoint: TcpEndpoint; password: string }>();
+  readonly #ufrags = new UfragTable<TcpEndpoint>();
   readonly #pending = new Set<net.Socket>();
   /** The counters. */
   readonly stats: TcpMuxStats = { routed: 0, refused: 0 };
@@ -89,15 +90,12 @@ export class TcpMux {
 
   /** @internal */
   register(endpoint: TcpEndpoint, ufrag: string, password: string): void {
-    const owner = this.#ufrags.get(ufrag)?.endpoint;
-    if (!owner || owner === endpoint) this.#ufrags.set(ufrag, { endpoint, password });
+    this.#ufrags.register(endpoint, ufrag, password);
   }
 
   /** @internal */
   forget(endpoint: TcpEndpoint): void {
-    for (const [ufrag, entry] of this.#ufrags) {
-      if (entry.endpoint === endpoint) this.#ufrags.delete(ufrag);
-    }
+    this.#ufrags.forget(endpoint);
   }
 
   #accept(socket: net.Socket): void {
@@ -132,15 +130,13 @@ export class TcpMux {
       if (buffered.length < 2 + length) return;
       const frame = buffered.subarray(2, 2 + length);
       const ufrag = requestUfrag(frame);
-      const entry = ufrag === undefined ? undefined : this.#ufrags.get(ufrag);
+      const endpoint = ufrag === undefined ? undefined : this.#ufrags.match(ufrag, frame);
       const remote = socket.remoteAddress?.replace(/^::ffff:/, "");
-      if (!entry || !hasIntegrity(frame, entry.password) || !remote || !socket.remotePort) {
-        return refuse();
-      }
+      if (!endpoint || !remote || !socket.remotePort) return refuse();
       done();
       socket.pause();
       this.stats.routed++;
-      entry.endpoint.handover(socket, [remote, socket.remotePort], buffered);
+      endpoint.handover(socket, [remote, socket.remotePort], buffered);
       socket.resume();
     };
     socket.on("data", onData);

@@ -20,7 +20,8 @@
  * @module
  */
 import dgram from "node:dgram";
-import { bindingRequest, hasIntegrity, isStun, mappedAddress, requestUfrag } from "./stun.ts";
+import { bindingRequest, isStun, mappedAddress, requestUfrag } from "./stun.ts";
+import { UfragTable } from "./ufrag-table.ts";
 import type { Libc } from "../native/libs.ts";
 import { descriptorOfUdpSocket } from "../native/udp-socket.ts";
 import { RecvBatch } from "../native/recv-batch.ts";
@@ -66,7 +67,7 @@ interface Shared {
 /** The shared UDP sockets of a server and their routing tables. */
 export class UdpMux {
   readonly #sockets: Shared[];
-  readonly #ufrags = new Map<string, { endpoint: MuxEndpoint; password: string }>();
+  readonly #ufrags = new UfragTable<MuxEndpoint>();
   readonly #endpoints = new Set<MuxEndpoint>();
   readonly #batch?: RecvBatch;
   /** STUN server queries waiting for their response, by transaction ID (hex). */
@@ -155,9 +156,7 @@ export class UdpMux {
 
   /** @internal registers a session's ufrag and password. */
   register(endpoint: MuxEndpoint, ufrag: string, password: string): void {
-    const owner = this.#ufrags.get(ufrag)?.endpoint;
-    if (owner && owner !== endpoint) return; // 4 random characters: a clash keeps the first
-    this.#ufrags.set(ufrag, { endpoint, password });
+    this.#ufrags.register(endpoint, ufrag, password);
   }
 
   /** @internal a session sent to `key` on `shared`: route the replies if nobody else has it. */
@@ -168,9 +167,7 @@ export class UdpMux {
   /** @internal removes everything of a closed session. */
   forget(endpoint: MuxEndpoint): void {
     if (!this.#endpoints.delete(endpoint)) return;
-    for (const [ufrag, entry] of this.#ufrags) {
-      if (entry.endpoint === endpoint) this.#ufrags.delete(ufrag);
-    }
+    this.#ufrags.forget(endpoint);
     for (const shared of this.#sockets) {
       for (const [key, owner] of shared.routes) if (owner === endpoint) shared.routes.delete(key);
     }
@@ -216,12 +213,11 @@ export class UdpMux {
       }
       const ufrag = requestUfrag(data);
       if (ufrag !== undefined) {
-        const entry = this.#ufrags.get(ufrag);
-        if (!entry || !hasIntegrity(data, entry.password)) {
+        endpoint = this.#ufrags.match(ufrag, data);
+        if (!endpoint) {
           this.stats.unroutable++;
           return;
         }
-        endpoint = entry.endpoint;
         shared.routes.set(key, endpoint); // the client is here now (a new port after a NAT rebind)
       }
     }
