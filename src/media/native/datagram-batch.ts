@@ -21,13 +21,10 @@ import { addressOf, MultiSend, setPointer } from "./send-mmsg.ts";
 /** Packets of one message (the kernel's limit of segments per send is 64). */
 export const BATCH_SLOTS = 64;
 /**
- * Slots of the egress path's batch: the queues of several players (≈ 14 players' delta frames),
- * sent in one `sendmmsg` (a fuller batch is submitted first). Small enough that what OpenSSL
- * writes is still in the core's cache when the kernel copies it: at 300 players, five
- * alternated runs each, server CPU median 83.7 % with one `sendmsg` per run and player, 82.8 %
- * with a 1,024-slot batch (bimodal: 50–96 %), 69.0 % with 128 slots.
+ * Slots of the egress path's batch: the queues of several players, sent in one `sendmmsg`
+ * (≈ 110 players' delta frames, ≈ 40 players' keyframes; a fuller batch is submitted first).
  */
-export const POOL_SLOTS = 128;
+export const POOL_SLOTS = 1024;
 /**
  * Largest payload a slot holds: more than any datagram werift's sockets read (8 KiB,
  * werift/patches.ts); a longer one is dropped.
