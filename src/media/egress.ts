@@ -27,7 +27,6 @@ import {
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
-import { padToRuns, writePadded } from "./run-padding.ts";
 import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
 import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
 import type { Libc, Libcrypto } from "./native/libs.ts";
@@ -87,11 +86,6 @@ const COUNTED = {
   dropped: metrics.egressDropped.cell(),
   calls: metrics.egressSends.cell(),
 };
-
-/** Scratch of a flush (the event loop is single-threaded): one stream's queued packets, in order. */
-const ORDER = new Int32Array(BATCH_SLOTS);
-/** Scratch of a flush: the padding of each packet of {@link ORDER}. */
-const PADS = new Uint8Array(BATCH_SLOTS);
 
 /** Sends what the connections' flushes queued in `batch` (one `sendmmsg`), and counts it. */
 export function submitQueued(batch: DatagramBatch): void {
@@ -200,53 +194,36 @@ export class PeerEgress implements RunOwner {
     // stream by stream (each in its own order): a burst's video stays one run of one size
     // when an audio packet arrived in the middle of it
     const streams = this.#streams;
-    const payloads = this.#payloads;
     const taken = this.#scheduler.taken.fill(0, 0, count);
     let ready = 0;
     for (let start = 0; start < count; start++) {
       if (taken[start]) continue;
       const stream = streams[start];
-      let m = 0;
       for (let k = start; k < count; k++) {
         if (taken[k] || streams[k] !== stream) continue;
         taken[k] = 1;
-        ORDER[m++] = k;
-      }
-      padToRuns(payloads, ORDER, m, PADS);
-      for (let j = 0; j < m; j++) {
-        const k = ORDER[j];
-        const payload = payloads[k]!;
+        const payload = this.#payloads[k]!;
         const seq = numbers[4 * k + 1];
         const slot = first + ready;
         const h = b.headers[slot];
         const length = stream.writeHeader(h, numbers[4 * k], seq, numbers[4 * k + 2], now);
         const roc = numbers[4 * k + 3];
-        const ciphertext = b.ciphertexts[slot];
-        let plain = payload;
-        let size = payload.length;
-        const pad = PADS[j];
-        if (pad > 0) {
-          size = writePadded(ciphertext, payload, pad); // encrypted in place
-          plain = ciphertext;
-          h[0] |= 0x20; // P
-        }
         if (
           !protector.protect(
             h,
             length,
-            plain,
-            ciphertext,
+            payload,
+            b.ciphertexts[slot],
             b.tags[slot],
             stream.ssrc,
             roc,
             seq,
-            size,
           )
         ) {
           COUNTED.dropped.n++;
           continue;
         }
-        b.setLengths(slot, length, size, tagLength);
+        b.setLengths(slot, length, payload.length, tagLength);
         ready++;
       }
     }
