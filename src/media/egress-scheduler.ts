@@ -15,8 +15,8 @@
  */
 import type { RTCRtpSender } from "werift";
 import type { Libc, Libcrypto } from "./native/libs.ts";
-import { BATCH_SLOTS, DatagramBatch, POOL_SLOTS } from "./native/datagram-batch.ts";
-import { type EgressShared, PeerEgress, submitQueued } from "./egress.ts";
+import { BATCH_SLOTS, DatagramBatch } from "./native/datagram-batch.ts";
+import { type EgressShared, PeerEgress } from "./egress.ts";
 import { ReportSchedule } from "./sender-reports.ts";
 import { IngressProbe } from "./ingress-probe.ts";
 import { type IceConnection, senderInternals } from "./werift/internals.ts";
@@ -50,7 +50,7 @@ export interface InputProbe {
 export class EgressScheduler implements EgressShared {
   /** The native libraries. */
   readonly libraries: Libraries;
-  /** The batch every connection's flush queues into (the event loop is single-threaded). */
+  /** The batch every connection's flush writes into (the event loop is single-threaded). */
   readonly batch: DatagramBatch;
   /** Scratch of a flush: which queued packets are done. */
   readonly taken: Uint8Array = new Uint8Array(BATCH_SLOTS);
@@ -69,7 +69,7 @@ export class EgressScheduler implements EgressShared {
   /** @param libraries the opened libc and libcrypto */
   constructor(libraries: Libraries) {
     this.libraries = libraries;
-    this.batch = new DatagramBatch(libraries.libc, POOL_SLOTS);
+    this.batch = new DatagramBatch(libraries.libc);
     useNativeSrtcp();
   }
 
@@ -106,7 +106,6 @@ export class EgressScheduler implements EgressShared {
   /** Called by a connection whose queue is full: sends that queue now (the others wait). */
   full(peer: PeerEgress): void {
     peer.flush(performance.now());
-    submitQueued(this.batch);
   }
 
   /**
@@ -138,11 +137,8 @@ export class EgressScheduler implements EgressShared {
     const queued = this.#queued;
     if (queued.length === 0) return;
     const now = performance.now();
-    // every connection's runs go into the batch's queue, and out in one sendmmsg (more when
-    // the queue fills up part way)
     for (let i = 0; i < queued.length; i++) queued[i].flush(now);
     queued.length = 0;
-    submitQueued(this.batch);
   }
 
   /** Stops the timers (server shutdown); queued packets are dropped with their connections. */

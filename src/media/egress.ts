@@ -23,7 +23,6 @@ import {
   BATCH_BYTES,
   BATCH_SLOTS,
   type DatagramBatch,
-  type RunOwner,
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
@@ -87,16 +86,8 @@ const COUNTED = {
   calls: metrics.egressSends.cell(),
 };
 
-/** Sends what the connections' flushes queued in `batch` (one `sendmmsg`), and counts it. */
-export function submitQueued(batch: DatagramBatch): void {
-  const result = batch.submit();
-  COUNTED.native.n += result.sent;
-  COUNTED.dropped.n += result.dropped;
-  COUNTED.calls.n += result.calls;
-}
-
 /** The SRTP session, route and send queue of one player connection (its audio and video). */
-export class PeerEgress implements RunOwner {
+export class PeerEgress {
   readonly #dtls: DtlsTransportInternals;
   readonly #scheduler: EgressShared;
   readonly #batch: DatagramBatch;
@@ -111,7 +102,7 @@ export class PeerEgress implements RunOwner {
   readonly closed: Emitter<void> = new Emitter();
   // the queue: streams, payloads, and per packet marker | payload type, seq, timestamp, ROC
   readonly #streams: QueuedStream[] = [];
-  readonly #payloads: (Uint8Array | undefined)[] = [];
+  readonly #payloads: Uint8Array[] = [];
   readonly #numbers = new Float64Array(BATCH_SLOTS * 4);
   #count = 0;
   #bytes = 0;
@@ -171,10 +162,8 @@ export class PeerEgress implements RunOwner {
   }
 
   /**
-   * Protects the queued packets into the batch's queue (runs of one size become one segmented
-   * message), which the scheduler then submits with every other connection's in one
-   * `sendmmsg` ({@link submitQueued}); called by the scheduler only: its flush, and when
-   * {@link enqueue} found the queue full.
+   * Protects and sends the queued packets (runs of one size in one segmented send); called by
+   * the scheduler only: its flush, and when {@link enqueue} found the queue full.
    */
   flush(now: number): void {
     const count = this.#count;
@@ -189,23 +178,20 @@ export class PeerEgress implements RunOwner {
     const protector = this.#protector!;
     const tagLength = protector.tagLength;
     const numbers = this.#numbers;
-    const bySocket = this.#bySocket();
-    const first = b.reserve(count, bySocket ? this.#fd : -1);
     // stream by stream (each in its own order): a burst's video stays one run of one size
     // when an audio packet arrived in the middle of it
     const streams = this.#streams;
     const taken = this.#scheduler.taken.fill(0, 0, count);
     let ready = 0;
-    for (let start = 0; start < count; start++) {
-      if (taken[start]) continue;
-      const stream = streams[start];
-      for (let k = start; k < count; k++) {
+    for (let first = 0; first < count; first++) {
+      if (taken[first]) continue;
+      const stream = streams[first];
+      for (let k = first; k < count; k++) {
         if (taken[k] || streams[k] !== stream) continue;
         taken[k] = 1;
-        const payload = this.#payloads[k]!;
+        const payload = this.#payloads[k];
         const seq = numbers[4 * k + 1];
-        const slot = first + ready;
-        const h = b.headers[slot];
+        const h = b.headers[ready];
         const length = stream.writeHeader(h, numbers[4 * k], seq, numbers[4 * k + 2], now);
         const roc = numbers[4 * k + 3];
         if (
@@ -213,8 +199,8 @@ export class PeerEgress implements RunOwner {
             h,
             length,
             payload,
-            b.ciphertexts[slot],
-            b.tags[slot],
+            b.ciphertexts[ready],
+            b.tags[ready],
             stream.ssrc,
             roc,
             seq,
@@ -223,27 +209,21 @@ export class PeerEgress implements RunOwner {
           COUNTED.dropped.n++;
           continue;
         }
-        b.setLengths(slot, length, payload.length, tagLength);
-        ready++;
+        b.setLengths(ready++, length, payload.length, tagLength);
       }
     }
-    this.#payloads.fill(undefined, 0, count);
-    if (bySocket) {
-      b.release(first + ready);
-      if (ready > 0) {
-        b.queue(this.#fd, this.#name!, first, ready, this.#refusals < REFUSALS_TOLERATED, this);
-      }
+    if (ready === 0) return;
+    if (this.#bySocket()) {
+      const result = b.send(this.#fd, this.#name!, ready, this.#refusals < REFUSALS_TOLERATED);
+      if (result.segmentationRefused) this.#refusals++;
+      COUNTED.native.n += result.sent;
+      COUNTED.dropped.n += ready - result.sent;
+      COUNTED.calls.n += result.calls;
       return;
     }
     const connection = this.#dtls.iceTransport.connection;
-    for (let k = first; k < first + ready; k++) connection.send(b.concat(k)).catch(() => {});
-    b.release(first);
+    for (let k = 0; k < ready; k++) connection.send(b.concat(k)).catch(() => {});
     COUNTED.nativeSrtp.n += ready;
-  }
-
-  /** The route refused a segmented send ({@link RunOwner}): after a few, it is not asked again. */
-  segmentationRefused(): void {
-    this.#refusals++;
   }
 
   /**

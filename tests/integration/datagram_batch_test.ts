@@ -83,62 +83,6 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "DatagramBatch queue: several destinations' runs leave in one sendmmsg, each where it belongs; a refused run is counted as dropped",
-  ignore,
-  async fn() {
-    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, a, b] = await Promise.all([bound(), bound(), bound()]);
-    const gotA = collect(a);
-    const gotB = collect(b);
-    try {
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
-      const batch = new DatagramBatch(native.libc, 32);
-      const refused: string[] = [];
-      const owner = (who: string) => ({ segmentationRefused: () => refused.push(who) });
-      // A: 4 × 1,199 then 5 × 1,200 (libwebrtc's split: two runs); B: 3 × 900 and an audio one
-      const sizesA = [1199, 1199, 1199, 1199, 1200, 1200, 1200, 1200, 1200];
-      const sizesB = [900, 900, 900, 160];
-      const firstA = batch.reserve(sizesA.length, fd);
-      assert.equal(firstA, 1, "slot 0 stays the scratch of a packet sent at once");
-      const expectedA = sizesA.map((size, k) => fill(batch, firstA + k, size));
-      batch.queue(fd, sockaddrIn("127.0.0.1", a.address().port)!, firstA, 9, true, owner("A"));
-      const firstB = batch.reserve(sizesB.length + 2, fd);
-      const expectedB = sizesB.map((size, k) => fill(batch, firstB + k, size));
-      batch.release(firstB + sizesB.length); // two reserved, not used
-      batch.queue(fd, sockaddrIn("127.0.0.1", b.address().port)!, firstB, 4, true, owner("B"));
-      const result = batch.submit();
-      assert.deepEqual(result, { sent: 13, dropped: 0, calls: 1 });
-      await until(() => gotA.length >= 9 && gotB.length >= 4, "the datagrams");
-      gotA.forEach((d, k) => assert.deepEqual(d, expectedA[k], `A's datagram ${k}`));
-      gotB.forEach((d, k) => assert.deepEqual(d, expectedB[k], `B's datagram ${k}`));
-      assert.deepEqual(refused, []);
-
-      // a full queue is sent before a reservation that does not fit, and counted by the next
-      // submit; the reservation then starts at slot 1 again
-      const first = batch.reserve(20, fd);
-      sizesA.forEach((size, k) => fill(batch, first + k, size));
-      batch.queue(fd, sockaddrIn("127.0.0.1", a.address().port)!, first, 9, true);
-      assert.equal(batch.reserve(20, fd), 1);
-      batch.release(1);
-      assert.deepEqual(batch.submit(), { sent: 9, dropped: 0, calls: 1 });
-
-      // a descriptor the kernel refuses: every run is tried (one by one for a segmented one)
-      // and counted as dropped, its owner not told (nothing went out)
-      const bad = batch.reserve(5, 1 << 20);
-      [1000, 1000, 1000, 500, 300].forEach((size, k) => fill(batch, bad + k, size));
-      batch.queue(1 << 20, sockaddrIn("127.0.0.1", a.address().port)!, bad, 5, true, owner("C"));
-      const failed = batch.submit();
-      assert.equal(failed.sent, 0);
-      assert.equal(failed.dropped, 5);
-      assert.deepEqual(refused, []);
-    } finally {
-      for (const s of [from, a, b]) s.close();
-    }
-  },
-});
-
-Deno.test({
   name: "IngressProbe: a publisher socket's unread datagrams are seen, and then not",
   ignore,
   async fn() {

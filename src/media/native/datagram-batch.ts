@@ -1,30 +1,22 @@
 /**
- * Sends protected RTP packets with as few system calls as the kernel allows: a run of packets
- * of one size to one destination (the last of a run may be shorter) is one message with UDP
- * generic segmentation offload (`UDP_SEGMENT`, Linux ≥ 4.18), which the kernel splits into the
- * same datagrams it would have sent one by one; and the runs of many destinations (every
- * player of a flush) are queued ({@link DatagramBatch.queue}) and go out in one `sendmmsg`
- * ({@link DatagramBatch.submit}, native/send-mmsg.ts). A system call costs this machine's VM
- * ≈ 4 µs, as much as the kernel's own work for three datagrams (bench/README.md, "Kernel
- * ceiling"). When a route refuses segmentation (no checksum offload, a path MTU below the
- * segment size) the run is sent datagram by datagram and its owner is told, so it stops asking.
+ * Sends a batch of protected RTP packets to one destination with as few system calls as the
+ * kernel allows: a run of packets of one size (the last of a run may be shorter) goes out in
+ * one `sendmsg` with UDP generic segmentation offload (`UDP_SEGMENT`, Linux ≥ 4.18), which the
+ * kernel splits into the same datagrams it would have sent one by one. On loopback this
+ * measured 1.2 µs per datagram against 4.6 µs for one `sendto` each (the same 24 × 1,200-byte
+ * bursts to 100 sockets; bench/README.md). When a route refuses segmentation (no checksum
+ * offload, a path MTU below the segment size) the run is sent datagram by datagram and the
+ * caller is told, so it stops asking.
  *
  * Each packet occupies a slot: header, ciphertext and tag are three scatter-gather parts, so a
  * payload is encrypted straight into its slot and nothing is copied before the kernel's copy.
- * Slot 0 is never queued: it is the scratch of a packet sent at once ({@link DatagramBatch.send}).
  *
  * @module
  */
 import type { Libc } from "./libs.ts";
-import { addressOf, MultiSend, setPointer } from "./send-mmsg.ts";
 
-/** Packets of one message (the kernel's limit of segments per send is 64). */
+/** Packets in one batch (the kernel's limit of segments per send is 64). */
 export const BATCH_SLOTS = 64;
-/**
- * Slots of the egress path's batch: the queues of several players, sent in one `sendmmsg`
- * (≈ 110 players' delta frames, ≈ 40 players' keyframes; a fuller batch is submitted first).
- */
-export const POOL_SLOTS = 1024;
 /**
  * Largest payload a slot holds: more than any datagram werift's sockets read (8 KiB,
  * werift/patches.ts); a longer one is dropped.
@@ -38,6 +30,7 @@ const TAG_ROOM = 32;
 const MSG_DONTWAIT = 0x40;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
+const TWO_32 = 0x1_0000_0000;
 
 /** What a {@link DatagramBatch.send} did. */
 export interface BatchResult {
@@ -49,26 +42,8 @@ export interface BatchResult {
   segmentationRefused: boolean;
 }
 
-/** Told when its queued run was refused segmented and went out datagram by datagram. */
-export interface RunOwner {
-  /** The route refused a segmented send (the datagrams went out one by one). */
-  segmentationRefused(): void;
-}
-
-/** What a {@link DatagramBatch.submit} did. */
-export interface SubmitResult {
-  /** Datagrams the kernel took. */
-  sent: number;
-  /** Datagrams queued that the kernel did not take. */
-  dropped: number;
-  /** System calls made. */
-  calls: number;
-}
-
 /** The process's one batch of slots (the event loop is single-threaded). */
 export class DatagramBatch {
-  /** Slots in all. */
-  readonly slots: number;
   /** Per slot: room for the RTP header. */
   readonly headers: Uint8Array[] = [];
   /** Per slot: room for the ciphertext ({@link SLOT_PAYLOAD} bytes). */
@@ -76,7 +51,7 @@ export class DatagramBatch {
   /** Per slot: room for the authentication tag. */
   readonly tags: Uint8Array[] = [];
   /** Per slot: the datagram's length, set by {@link setLengths}. */
-  readonly #lengths: Int32Array;
+  readonly #lengths = new Int32Array(BATCH_SLOTS);
   readonly #libc: Libc;
   readonly #iov: DataView;
   readonly #iovAddress: number;
@@ -86,38 +61,17 @@ export class DatagramBatch {
   readonly #control = new DataView(new ArrayBuffer(24));
   readonly #controlAddress: number;
   readonly #result: BatchResult = { sent: 0, calls: 0, segmentationRefused: false };
-  readonly #submitted: SubmitResult = { sent: 0, dropped: 0, calls: 0 };
-  readonly #totals: SubmitResult = { sent: 0, dropped: 0, calls: 0 };
-  // the queue: slots [1, #used) are taken; its messages, one per run, all from descriptor #fd
-  #used = 1;
-  #fd = -1;
-  #multi?: MultiSend;
-  readonly #runs: {
-    first: number;
-    end: number;
-    size: number;
-    name?: Uint8Array;
-    owner?: RunOwner;
-  }[] = [];
-  #runCount = 0;
-  readonly #onRefused = (i: number) => this.#refused(i);
 
-  /**
-   * @param libc the opened libc
-   * @param slots slots in all ({@link BATCH_SLOTS} for one destination at a time,
-   *   {@link POOL_SLOTS} for the egress path's queue)
-   */
-  constructor(libc: Libc, slots = BATCH_SLOTS) {
+  /** @param libc the opened libc. */
+  constructor(libc: Libc) {
     this.#libc = libc;
-    this.slots = slots;
-    this.#lengths = new Int32Array(slots);
-    const headers = new ArrayBuffer(HEADER_ROOM * slots);
-    const ciphertexts = new ArrayBuffer(SLOT_PAYLOAD * slots);
-    const tags = new ArrayBuffer(TAG_ROOM * slots);
-    const iov = new ArrayBuffer(48 * slots);
+    const headers = new ArrayBuffer(HEADER_ROOM * BATCH_SLOTS);
+    const ciphertexts = new ArrayBuffer(SLOT_PAYLOAD * BATCH_SLOTS);
+    const tags = new ArrayBuffer(TAG_ROOM * BATCH_SLOTS);
+    const iov = new ArrayBuffer(48 * BATCH_SLOTS);
     this.#iov = new DataView(iov);
     this.#iovAddress = addressOf(iov);
-    for (let k = 0; k < slots; k++) {
+    for (let k = 0; k < BATCH_SLOTS; k++) {
       this.headers.push(new Uint8Array(headers, HEADER_ROOM * k, HEADER_ROOM));
       this.ciphertexts.push(new Uint8Array(ciphertexts, SLOT_PAYLOAD * k, SLOT_PAYLOAD));
       this.tags.push(new Uint8Array(tags, TAG_ROOM * k, TAG_ROOM));
@@ -145,134 +99,9 @@ export class DatagramBatch {
   }
 
   /**
-   * The first of `count` free slots of the queue (`count` ≤ {@link BATCH_SLOTS}), to be
-   * filled and then queued from descriptor `fd` ({@link queue}) or given back
-   * ({@link release}). When the queue has no room, or holds messages of another descriptor,
-   * what it holds is sent first (counted in the next {@link submit}'s result).
-   */
-  reserve(count: number, fd: number): number {
-    if (this.#used + count > this.slots || (this.#runCount > 0 && fd !== this.#fd)) this.#send();
-    const first = this.#used;
-    this.#used += count;
-    return first;
-  }
-
-  /** Gives back the slots from `first` on (reserved, then not queued). */
-  release(first: number): void {
-    if (first >= 1 && first < this.#used) this.#used = first;
-  }
-
-  /**
-   * Queues slots `[first, first + count)` for `name` (a 16-byte `sockaddr_in`) from descriptor
-   * `fd` (the one given to {@link reserve}): one message per run of equal length (segmented
-   * when `segment` is true), sent by the next {@link submit}.
-   */
-  queue(
-    fd: number,
-    name: Uint8Array,
-    first: number,
-    count: number,
-    segment: boolean,
-    owner?: RunOwner,
-  ): void {
-    this.#fd = fd;
-    // a message per run: never more than the slots
-    const multi = this.#multi ??= new MultiSend(this.slots, this.#libc);
-    const end = first + count;
-    let start = first;
-    while (start < end) {
-      const stop = this.#runEnd(start, end, segment);
-      const size = stop - start > 1 ? this.#lengths[start] : 0;
-      multi.add(name, this.#iovAddress + 48 * start, 3 * (stop - start), size);
-      const run = this.#runs[this.#runCount] ??= { first: 0, end: 0, size: 0 };
-      run.first = start;
-      run.end = stop;
-      run.size = size;
-      run.name = name;
-      run.owner = owner;
-      this.#runCount++;
-      start = stop;
-    }
-  }
-
-  /**
-   * Sends every queued message in one `sendmmsg` (more when the kernel stops part way); a
-   * segmented run it refuses goes out datagram by datagram and its owner is told. The queue is
-   * empty afterwards. The result counts this call and the sends a full queue made since the
-   * last one; the object is reused by the next call.
-   */
-  submit(): SubmitResult {
-    this.#send();
-    const totals = this.#totals;
-    const result = this.#submitted;
-    result.sent = totals.sent;
-    result.dropped = totals.dropped;
-    result.calls = totals.calls;
-    totals.sent = totals.dropped = totals.calls = 0;
-    return result;
-  }
-
-  /** Sends the queue; adds to the totals. */
-  #send(): void {
-    const count = this.#runCount;
-    if (count > 0) {
-      const totals = this.#totals;
-      const multi = this.#multi!;
-      const callsBefore = multi.stats.calls;
-      multi.flush(this.#fd, this.#onRefused);
-      totals.calls += multi.stats.calls - callsBefore;
-      const runs = this.#runs;
-      for (let i = 0; i < count; i++) {
-        const run = runs[i];
-        const sent = run.size >= 0 ? run.end - run.first : -1 - run.size;
-        totals.sent += sent;
-        totals.dropped += run.end - run.first - sent;
-        run.owner = undefined;
-        run.name = undefined;
-      }
-    }
-    this.#runCount = 0;
-    this.#used = 1;
-  }
-
-  /**
-   * Queued run `i` was refused: a segmented one is sent datagram by datagram. Its `size` then
-   * holds −1 − the datagrams that went out (for {@link #send}'s count).
-   */
-  #refused(i: number): void {
-    const run = this.#runs[i];
-    let alone = 0;
-    if (run.end - run.first > 1) {
-      this.#name.set(run.name!);
-      for (let k = run.first; k < run.end; k++) {
-        this.#totals.calls++;
-        if (this.#sendRun(this.#fd, k, k + 1, 0) === this.#lengths[k]) alone++;
-      }
-      if (alone === run.end - run.first && run.size > 0) run.owner?.segmentationRefused();
-    }
-    run.size = -1 - alone;
-  }
-
-  /** The end of the run that starts at slot `start` (before `end`). */
-  #runEnd(start: number, end: number, segment: boolean): number {
-    const lengths = this.#lengths;
-    const size = lengths[start];
-    let stop = start + 1;
-    if (!segment) return stop;
-    let total = size;
-    while (stop < end && lengths[stop] === size && total + size <= BATCH_BYTES) {
-      total += size;
-      stop++;
-    }
-    // the last segment of a send may be shorter than the others
-    if (stop < end && lengths[stop] < size && total + lengths[stop] <= BATCH_BYTES) stop++;
-    return stop;
-  }
-
-  /**
-   * Sends slots `[0, count)` from descriptor `fd` to `name` (a 16-byte `sockaddr_in`) at once,
-   * in order, runs of equal length segmented in one call each when `segment` is true. The
-   * result object is reused by the next call.
+   * Sends slots `[0, count)` from descriptor `fd` to `name` (a 16-byte `sockaddr_in`), in order,
+   * runs of equal length segmented in one call when `segment` is true. The result object is
+   * reused by the next call.
    */
   send(fd: number, name: Uint8Array, count: number, segment: boolean): BatchResult {
     this.#name.set(name);
@@ -284,9 +113,19 @@ export class DatagramBatch {
     let start = 0;
     while (start < count) {
       const size = lengths[start];
-      const end = this.#runEnd(start, count, segment);
-      let total = 0;
-      for (let k = start; k < end; k++) total += lengths[k];
+      let end = start + 1;
+      let total = size;
+      if (segment) {
+        while (end < count && lengths[end] === size && total + size <= BATCH_BYTES) {
+          total += size;
+          end++;
+        }
+        // the last segment of a send may be shorter than the others
+        if (end < count && lengths[end] < size && total + lengths[end] <= BATCH_BYTES) {
+          total += lengths[end];
+          end++;
+        }
+      }
       result.calls++;
       if (this.#sendRun(fd, start, end, end - start > 1 ? size : 0) === total) {
         result.sent += end - start;
@@ -333,4 +172,14 @@ export class DatagramBatch {
     }
     return this.#libc.sendmsg(fd, this.#msg, MSG_DONTWAIT);
   }
+}
+
+function addressOf(buffer: ArrayBuffer): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/** Writes a 64-bit little-endian address without a BigInt (addresses fit in 53 bits). */
+function setPointer(view: DataView, at: number, address: number): void {
+  view.setUint32(at, address % TWO_32, true);
+  view.setUint32(at + 4, Math.floor(address / TWO_32), true);
 }

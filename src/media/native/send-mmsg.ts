@@ -3,9 +3,8 @@
  * Each message is a `msghdr` with its own `sockaddr_in`, its own scatter-gather list and, when
  * it carries a run of equal-size datagrams, its own `UDP_SEGMENT` control message (UDP GSO, the
  * same one datagram-batch.ts sets), so one call can carry several players' segmented runs from
- * one shared socket. The egress path passes libs.ts's libc (native/datagram-batch.ts queues
- * every player's runs of a flush into one vector); without one, this module opens libc for it on
- * first use (the kernel-ceiling bench).
+ * one shared socket. libs.ts does not bind the symbol (the send path does not use it yet): this
+ * module opens libc for it on first use.
  *
  * The caller owns the memory its scatter-gather lists point to and keeps it alive until
  * {@link MultiSend.flush} returns.
@@ -28,13 +27,10 @@ const SYMBOLS = {
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
 } as const;
 
-/** What {@link MultiSend} needs of libc. */
-export type SendMmsg = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
 /** Set once, on first use: libc's `sendmmsg`, or why it could not be opened. */
 let opened: Deno.DynamicLibrary<typeof SYMBOLS> | Error | undefined;
 
-function ownLibc(): SendMmsg {
+function libc(): Deno.DynamicLibrary<typeof SYMBOLS> {
   if (opened === undefined) {
     try {
       opened = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -43,7 +39,7 @@ function ownLibc(): SendMmsg {
     }
   }
   if (opened instanceof Error) throw opened;
-  return opened.symbols;
+  return opened;
 }
 
 /** The address of a buffer's first byte, as a number (addresses fit in 53 bits). */
@@ -65,18 +61,14 @@ export class MultiSend {
   readonly #names: Uint8Array;
   readonly #control: DataView;
   readonly #controlAddress: number[] = [];
-  readonly #libc: SendMmsg;
   #count = 0;
   /** System calls made and messages the kernel took, since construction. */
   readonly stats = { calls: 0, messages: 0 };
 
-  /**
-   * @param capacity messages per call at most (≤ {@link MAX_MESSAGES})
-   * @param libc libc's `sendmmsg` (opened here when not given)
-   */
-  constructor(capacity = 64, libc?: SendMmsg) {
+  /** @param capacity messages per call at most (≤ {@link MAX_MESSAGES}) */
+  constructor(capacity = 64) {
     if (capacity < 1 || capacity > MAX_MESSAGES) throw new RangeError(`capacity ${capacity}`);
-    this.#libc = libc ?? ownLibc(); // fail here, not on the first flush
+    libc(); // fail here, not on the first flush
     this.#capacity = capacity;
     this.#msgs = new Uint8Array(new ArrayBuffer(MMSG * capacity));
     this.#view = new DataView(this.#msgs.buffer);
@@ -127,31 +119,22 @@ export class MultiSend {
 
   /**
    * Sends the messages added, from descriptor `fd`, without blocking; returns how many the
-   * kernel took. Without `refused`, the first message the kernel refuses (a full socket buffer)
-   * ends the flush and the rest are dropped; with it, `refused(i)` is told of message `i` and
-   * the flush goes on with the next (each refused message costs one more call). The vector is
-   * empty afterwards.
+   * kernel took (the rest are dropped: a full socket buffer). The vector is empty afterwards.
    */
-  flush(fd: number, refused?: (i: number) => void): number {
+  flush(fd: number): number {
     const count = this.#count;
     this.#count = 0;
     if (count === 0) return 0;
-    const send = this.#libc.sendmmsg;
+    const send = libc().symbols.sendmmsg;
     let done = 0;
-    let taken = 0;
     while (done < count) {
       const msgs = done === 0 ? this.#msgs : this.#msgs.subarray(MMSG * done);
       this.stats.calls++;
       const n = send(fd, msgs, count - done, MSG_DONTWAIT);
-      if (n > 0) {
-        done += n;
-        taken += n;
-        continue;
-      }
-      if (!refused) break;
-      refused(done++);
+      if (n <= 0) break;
+      done += n;
     }
-    this.stats.messages += taken;
-    return taken;
+    this.stats.messages += done;
+    return done;
   }
 }
