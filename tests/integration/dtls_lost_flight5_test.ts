@@ -20,17 +20,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { spawnServer } from "../helpers/process.ts";
 import { Player, Publisher } from "../helpers/clients.ts";
-
-type Emit = (this: object, event: string, ...rest: unknown[]) => boolean;
-
-/** Whether `buf` holds a plaintext DTLS handshake record with a ClientKeyExchange (16). */
-function hasClientKeyExchange(buf: Uint8Array): boolean {
-  for (let i = 0; i + 13 < buf.length; i += 13 + ((buf[i + 11] << 8) | buf[i + 12])) {
-    const epoch = (buf[i + 3] << 8) | buf[i + 4];
-    if (buf[i] === 22 && epoch === 0 && buf[i + 13] === 16) return true;
-  }
-  return false;
-}
+import { type Emit, hasClientKeyExchange } from "../helpers/dtls.ts";
 
 Deno.test({
   name: "a player that loses the datagram with the server's ClientKeyExchange still connects",
