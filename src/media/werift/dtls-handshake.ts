@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { RTCDtlsTransport } from "werift";
 import { Buffer } from "node:buffer";
+import { afterDtlsStart } from "./dtls-start.ts";
 
 /** Bytes at most in one coalesced handshake datagram (under IPv6's minimum MTU, 1,280). */
 export const DTLS_FLIGHT_DATAGRAM_BYTES = 1200;
@@ -29,19 +29,10 @@ export const DTLS_FLIGHT_DATAGRAM_BYTES = 1200;
  */
 function oneDatagramPerFlight(): void {
   type Sender = { send(buf: Uint8Array): Promise<unknown> };
-  const proto = RTCDtlsTransport.prototype as unknown as {
-    start(...args: unknown[]): Promise<void>;
-    __sfuOneDatagram?: boolean;
-  };
-  if (proto.__sfuOneDatagram) return;
-  proto.__sfuOneDatagram = true;
-  const original = proto.start;
-  if (typeof original !== "function") return; // named by check.ts
-  proto.start = function (this: { dtls?: { connected?: boolean; transport?: Sender } }, ...args) {
-    const started = original.apply(this, args); // creates this.dtls before its first await
-    const socket = this.dtls;
+  afterDtlsStart("__sfuOneDatagram", (t) => {
+    const socket = t.dtls as { connected?: boolean; transport?: Sender } | undefined;
     const transport = socket?.transport;
-    if (!socket || !transport || typeof transport.send !== "function") return started;
+    if (!socket || !transport || typeof transport.send !== "function") return;
     const send = transport.send;
     let queued: Uint8Array[] = [];
     let flushed: Promise<unknown> | undefined;
@@ -56,8 +47,7 @@ function oneDatagramPerFlight(): void {
       queued.push(buf); // a flight's messages are sent in one synchronous run
       return flushed ??= Promise.resolve().then(flush);
     };
-    return started;
-  };
+  });
 }
 
 /** Concatenates consecutive datagrams while they fit in {@link DTLS_FLIGHT_DATAGRAM_BYTES}. */
@@ -109,23 +99,12 @@ function serverSessionHashUpToKeyExchange(): void {
     dtls: { handshakeCache: Record<number, { data: Handshake[] } | undefined> };
     onHandleHandshakes: (assembled: Handshake[]) => Promise<void>;
   };
-  const proto = RTCDtlsTransport.prototype as unknown as {
-    start(...args: unknown[]): Promise<void>;
-    __sfuServerEms?: boolean;
-  };
-  if (proto.__sfuServerEms) return;
-  proto.__sfuServerEms = true;
-  const original = proto.start;
-  if (typeof original !== "function") return; // named by check.ts
   const CLIENT_KEY_EXCHANGE = 16;
   const AFTER_KEY_EXCHANGE = new Set([15, 20]); // CertificateVerify, Finished
   const REMOTE_FLIGHT = 5; // where werift's Flight6 keeps the client's flight 5
-  proto.start = function (this: { dtls?: Server; role?: string }, ...args: unknown[]) {
-    const started = original.apply(this, args); // creates this.dtls before its first await
-    const server = this.dtls;
-    if (!server || this.role !== "server" || typeof server.onHandleHandshakes !== "function") {
-      return started;
-    }
+  afterDtlsStart("__sfuServerEms", (t) => {
+    const server = t.dtls as Server | undefined;
+    if (!server || t.role !== "server" || typeof server.onHandleHandshakes !== "function") return;
     const handle = server.onHandleHandshakes;
     server.onHandleHandshakes = (assembled) => {
       const cache = server.dtls.handshakeCache?.[REMOTE_FLIGHT];
@@ -144,8 +123,7 @@ function serverSessionHashUpToKeyExchange(): void {
         kept.data = [...kept.data, ...later];
       }
     };
-    return started;
-  };
+  });
 }
 
 serverSessionHashUpToKeyExchange();

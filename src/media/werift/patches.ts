@@ -10,7 +10,6 @@
 import {
   Connection,
   GenericNack,
-  RTCDtlsTransport,
   type RTCPeerConnection,
   type RtcpPacket,
   RtcpTransportLayerFeedback,
@@ -21,6 +20,7 @@ import {
 import { metrics } from "../../metrics/counters.ts";
 import { iceConnectionOf, type ListenedConnection, senderInternals } from "./internals.ts";
 import "./dtls-handshake.ts";
+import { afterDtlsStart } from "./dtls-start.ts";
 
 /**
  * Bounded gathering (tests/integration/ice_test.ts, "never answers"): werift bounds STUN
@@ -183,18 +183,9 @@ function ignoreRepeatedServerFlight(): void {
     onHandleHandshakes: (assembled: { msg_type: number }[]) => Promise<void>;
     handleHandshakes?: unknown;
   };
-  const proto = RTCDtlsTransport.prototype as unknown as {
-    start(...args: unknown[]): Promise<void>;
-    __sfuRepeatedFlight?: boolean;
-  };
-  if (proto.__sfuRepeatedFlight) return;
-  proto.__sfuRepeatedFlight = true;
-  const original = proto.start;
-  if (typeof original !== "function") return; // named by check.ts
-  proto.start = function (this: { dtls?: Client; role?: string }, ...args: unknown[]) {
-    const started = original.apply(this, args); // creates this.dtls before its first await
-    const client = this.dtls;
-    if (client && this.role === "client") {
+  afterDtlsStart("__sfuRepeatedFlight", (t) => {
+    const client = t.dtls as Client | undefined;
+    if (client && t.role === "client") {
       const handle = client.onHandleHandshakes;
       const FLIGHT4 = new Set([2, 11, 12, 13, 14]);
       const HELLO_VERIFY_REQUEST = 3;
@@ -207,8 +198,7 @@ function ignoreRepeatedServerFlight(): void {
         return repeat ? Promise.resolve() : handle(assembled);
       };
     }
-    return started;
-  };
+  });
 }
 
 ignoreRepeatedServerFlight();
@@ -231,18 +221,10 @@ function dtlsClientStartsAtOnce(): void {
     dtls: { flight: number };
     transport: { send(buf: Uint8Array): unknown };
   };
-  const proto = RTCDtlsTransport.prototype as unknown as {
-    start(...args: unknown[]): Promise<void>;
-    __sfuDtlsAtOnce?: boolean;
-  };
-  if (proto.__sfuDtlsAtOnce) return;
-  proto.__sfuDtlsAtOnce = true;
-  const original = proto.start;
-  if (typeof original !== "function") return; // named by check.ts
-  proto.start = function (this: { dtls?: Client; role?: string }, ...args: unknown[]) {
-    const started = original.apply(this, args); // creates this.dtls, then waits on its timer
-    const client = this.dtls;
-    if (!client || this.role !== "client" || typeof client.connect !== "function") return started;
+  // werift's start creates this.dtls, then waits on its timer
+  afterDtlsStart("__sfuDtlsAtOnce", (t) => {
+    const client = t.dtls as Client | undefined;
+    if (!client || t.role !== "client" || typeof client.connect !== "function") return;
     const { transport } = client;
     const send = transport.send;
     let hello: Uint8Array | undefined;
@@ -257,8 +239,7 @@ function dtlsClientStartsAtOnce(): void {
       if (client.dtls.flight === 1 && hello) send.call(transport, hello); // no answer yet
       return once;
     };
-    return started;
-  };
+  });
 }
 
 dtlsClientStartsAtOnce();
