@@ -18,9 +18,7 @@
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { spawnServer } from "../helpers/process.ts";
-import { Player, Publisher } from "../helpers/clients.ts";
-import { type Emit, hasClientKeyExchange } from "../helpers/dtls.ts";
+import { type Emit, hasClientKeyExchange, twoPlayersConnect } from "../helpers/dtls.ts";
 
 Deno.test({
   name: "a player that loses the datagram with the server's ClientKeyExchange still connects",
@@ -39,28 +37,13 @@ Deno.test({
       }
       return emit.call(this, event, ...rest);
     };
-    const server = await spawnServer();
-    const publisher = new Publisher();
-    const players: Player[] = [];
     try {
-      const host = await server.token("host", "lost");
-      await publisher.publish(`${server.url}/whip/lost`, host);
-      publisher.start(30);
-      for (let i = 0; i < 2; i++) {
-        const player = new Player();
-        players.push(player);
+      await twoPlayersConnect("lost", () => {
         armed = true;
-        await player.play(`${server.url}/whep/lost`, host).catch(() => {
-          throw new Error(`player ${i} still ${player.pc.connectionState} after 10 s`);
-        });
-        await player.nextKeyframe(5000);
-        assert.ok(player.received.video > 0, `player ${i} gets media`);
-      }
+      });
       assert.equal(dropped, 2, "one ClientKeyExchange datagram dropped per player");
     } finally {
       proto.emit = emit;
-      await Promise.all([publisher.close(), ...players.map((p) => p.close())]);
-      await server.stop();
     }
   },
 });

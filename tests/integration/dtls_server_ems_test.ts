@@ -15,9 +15,7 @@
 import "../../src/media/werift/patches.ts";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { spawnServer } from "../helpers/process.ts";
-import { Player, Publisher } from "../helpers/clients.ts";
-import { type Emit, hasClientKeyExchange } from "../helpers/dtls.ts";
+import { type Emit, hasClientKeyExchange, twoPlayersConnect } from "../helpers/dtls.ts";
 
 Deno.test({
   name: "a player that reads the server's flight 5 twice in one turn still connects",
@@ -43,28 +41,13 @@ Deno.test({
       held = undefined;
       return emit.call(this, event, ...rest);
     };
-    const server = await spawnServer();
-    const publisher = new Publisher();
-    const players: Player[] = [];
     try {
-      const host = await server.token("host", "twice");
-      await publisher.publish(`${server.url}/whip/twice`, host);
-      publisher.start(30);
-      for (let i = 0; i < 2; i++) {
-        const player = new Player();
-        players.push(player);
+      await twoPlayersConnect("twice", () => {
         armed = true;
-        await player.play(`${server.url}/whep/twice`, host);
-        await player.nextKeyframe(5000).catch(() => {
-          throw new Error(`player ${i} (${player.pc.connectionState} on its side) got no keyframe`);
-        });
-        assert.ok(player.received.video > 0, `player ${i} gets media`);
-      }
+      });
       assert.equal(doubled, 2, "each player read flight 5 twice in one turn");
     } finally {
       proto.emit = emit;
-      await Promise.all([publisher.close(), ...players.map((p) => p.close())]);
-      await server.stop();
     }
   },
 });
