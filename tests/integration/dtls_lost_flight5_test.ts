@@ -8,7 +8,7 @@
  * ClientKeyExchange was lost, the player kept the CertificateVerify; the retransmitted
  * ClientKeyExchange was then hashed together with it, every Finished failed to decrypt (dropped
  * without a word) and no retransmission could help. The server now sends each of its DTLS
- * flights in one datagram (werift/patches.ts): a lost flight is lost whole and its
+ * flights in one datagram (werift/dtls-handshake.ts): a lost flight is lost whole and its
  * retransmission arrives whole, in order.
  *
  * The server runs as its own process; in this process (the players), the first datagram that

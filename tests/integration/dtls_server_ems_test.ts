@@ -6,7 +6,7 @@
  * "connected" on its side that never got a packet (the fan-out ramp, one player in 300, once
  * each flight left in one datagram). The load players are the DTLS servers of the SFU's
  * sessions and load the server's werift patches (bench/load/players.ts), as this test does;
- * werift/patches.ts sets the later messages aside while a ClientKeyExchange is read.
+ * werift/dtls-handshake.ts (loaded by patches.ts) sets the later messages aside while a ClientKeyExchange is read.
  *
  * The server runs as its own process; in this process (the player) the first datagram carrying
  * the server's ClientKeyExchange is held until the next one (the server's retransmission, 500 ms
