@@ -43,6 +43,7 @@ g.clearInterval = (id?: Id) => {
 
 const { testServer } = await import("../helpers/server.ts");
 const { call, Player, Publisher } = await import("../helpers/clients.ts");
+const { mallocLiveMiB, mallocTrim } = await import("../helpers/malloc.ts");
 
 const CYCLES = 1000;
 const CONNECTED_EVERY = 10;
@@ -60,11 +61,17 @@ interface Snapshot {
   heapMiB: number;
 }
 
-async function snapshot(): Promise<Snapshot> {
+/** Full GCs, then the allocator's free pages back to the system: what is left is live. */
+async function settle() {
   for (let i = 0; i < 3; i++) {
     (globalThis as { gc?: () => void }).gc?.();
     await sleep(50);
   }
+  mallocTrim();
+}
+
+async function snapshot(): Promise<Snapshot> {
+  await settle();
   let fds = 0;
   let sockets = 0;
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
@@ -135,19 +142,24 @@ Deno.test({
       for (let i = 1; i <= 20; i++) await cycle(i); // warm-up: modules, pools, JIT
       await sleep(4000);
       const before = await snapshot();
-      const rss: number[] = []; // MiB, after every 100th cycle (no forced GC: the steady state)
+      // MiB after every 100th cycle, settled (full GCs, malloc_trim): RSS and live malloc.
+      const rss: number[] = [];
+      const native: number[] = [];
       for (let i = 1; i <= CYCLES; i++) {
         await cycle(i);
-        if (i % 100 === 0) rss.push(Math.round(Deno.memoryUsage().rss / 1024 / 1024));
+        if (i % 100 !== 0) continue;
+        await settle();
+        rss.push(Math.round(Deno.memoryUsage().rss / 1024 / 1024));
+        native.push(mallocLiveMiB());
       }
       await sleep(4000); // vanished peers end after SESSION_TIMEOUT (3 s)
       const after = await snapshot();
       console.log(
         `after ${CYCLES} cycles: fds ${before.fds} → ${after.fds}, sockets ${before.sockets} → ${after.sockets}, ` +
           `timers ${before.timers} → ${after.timers}, RSS ${before.rssMiB} → ${after.rssMiB} MiB, ` +
-          `V8 heap ${before.heapMiB} → ${after.heapMiB} MiB; RSS every 100 cycles ${
+          `V8 heap ${before.heapMiB} → ${after.heapMiB} MiB; every 100 cycles, RSS ${
             rss.join(", ")
-          }`,
+          } MiB, live malloc ${native.join(", ")} MiB`,
       );
       assert.equal(server.rooms.sessions.size, 0, "every session ended");
       assert.ok(after.fds <= before.fds + 2, `descriptors ${before.fds} → ${after.fds}`);
@@ -156,19 +168,26 @@ Deno.test({
         `sockets ${before.sockets} → ${after.sockets}`,
       );
       assert.ok(after.timers <= before.timers + 3, `timers ${before.timers} → ${after.timers}`);
-      // The leak signal for JS memory is the V8 heap after a full GC. RSS right after forced
-      // GCs swings with what the allocators keep (seen from -78 to +206 MiB between the two
-      // snapshots with no growth in between), so native memory is judged by its trend: the
-      // median RSS of cycles 700–1000 against that of cycles 200–500. A leak of 128 KiB per
-      // cycle would add ≈ 64 MiB between them.
+      // The leak signal for JS memory is the V8 heap after a full GC. Native memory is judged
+      // by what glibc's malloc holds live (ArrayBuffers, OpenSSL contexts and the runtime's
+      // objects are all malloc'ed) and by RSS once malloc_trim has returned freed pages, both
+      // as a trend: the median of cycles 700–1000 against that of cycles 200–500 (the first
+      // hundred still fill pools). Raw RSS without the trim swung by 30–70 MiB between those
+      // windows with flat live memory (allocator retention); a leak of 64 KiB per cycle adds
+      // ≈ 32 MiB between them.
       assert.ok(
         after.heapMiB <= before.heapMiB + 16,
         `heap ${before.heapMiB} → ${after.heapMiB} MiB`,
       );
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-      const early = median(rss.slice(1, 5));
-      const late = median(rss.slice(6, 10));
-      assert.ok(late <= early + 64, `RSS median ${early} → ${late} MiB (${rss.join(", ")})`);
+      const trend = (xs: number[]) => [median(xs.slice(1, 5)), median(xs.slice(6, 10))];
+      const [nativeEarly, nativeLate] = trend(native);
+      assert.ok(
+        nativeLate <= nativeEarly + 16,
+        `live malloc median ${nativeEarly} → ${nativeLate} MiB (${native.join(", ")})`,
+      );
+      const [early, late] = trend(rss);
+      assert.ok(late <= early + 48, `RSS median ${early} → ${late} MiB (${rss.join(", ")})`);
     } finally {
       await server.shutdown();
     }
