@@ -26,6 +26,7 @@ import {
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
+import { padToRuns, writePadded } from "./run-padding.ts";
 import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
 import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
 import type { Libc, Libcrypto } from "./native/libs.ts";
@@ -85,6 +86,11 @@ const COUNTED = {
   dropped: metrics.egressDropped.cell(),
   calls: metrics.egressSends.cell(),
 };
+
+/** Scratch of a flush (the event loop is single-threaded): one stream's queued packets, in order. */
+const ORDER = new Int32Array(BATCH_SLOTS);
+/** Scratch of a flush: the padding of each packet of {@link ORDER}. */
+const PADS = new Uint8Array(BATCH_SLOTS);
 
 /** The SRTP session, route and send queue of one player connection (its audio and video). */
 export class PeerEgress {
@@ -179,37 +185,55 @@ export class PeerEgress {
     const tagLength = protector.tagLength;
     const numbers = this.#numbers;
     // stream by stream (each in its own order): a burst's video stays one run of one size
-    // when an audio packet arrived in the middle of it
+    // when an audio packet arrived in the middle of it, and a frame's packets that differ by a
+    // byte (libwebrtc's split) are padded to one size, one segmented send (run-padding.ts)
     const streams = this.#streams;
+    const payloads = this.#payloads;
     const taken = this.#scheduler.taken.fill(0, 0, count);
     let ready = 0;
     for (let first = 0; first < count; first++) {
       if (taken[first]) continue;
       const stream = streams[first];
+      let m = 0;
       for (let k = first; k < count; k++) {
         if (taken[k] || streams[k] !== stream) continue;
         taken[k] = 1;
-        const payload = this.#payloads[k];
+        ORDER[m++] = k;
+      }
+      padToRuns(payloads, ORDER, m, PADS);
+      for (let j = 0; j < m; j++) {
+        const k = ORDER[j];
+        const payload = payloads[k];
         const seq = numbers[4 * k + 1];
         const h = b.headers[ready];
         const length = stream.writeHeader(h, numbers[4 * k], seq, numbers[4 * k + 2], now);
         const roc = numbers[4 * k + 3];
+        const ciphertext = b.ciphertexts[ready];
+        let plain = payload;
+        let size = payload.length;
+        const pad = PADS[j];
+        if (pad > 0) {
+          size = writePadded(ciphertext, payload, pad); // encrypted in place
+          plain = ciphertext;
+          h[0] |= 0x20; // P
+        }
         if (
           !protector.protect(
             h,
             length,
-            payload,
-            b.ciphertexts[ready],
+            plain,
+            ciphertext,
             b.tags[ready],
             stream.ssrc,
             roc,
             seq,
+            size,
           )
         ) {
           COUNTED.dropped.n++;
           continue;
         }
-        b.setLengths(ready++, length, payload.length, tagLength);
+        b.setLengths(ready++, length, size, tagLength);
       }
     }
     if (ready === 0) return;

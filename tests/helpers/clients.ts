@@ -271,8 +271,18 @@ export class Player {
   connectedAt?: number;
   /** Resolution of the last VP8 keyframe received, when it carried one. */
   lastKeyframeSize?: { width: number; height: number };
-  /** Video packets in arrival order: sequence number, timestamp, keyframe start. */
-  readonly videoLog: { seq: number; ts: number; keyframe: boolean; at: number }[] = [];
+  /**
+   * Video packets in arrival order: sequence number, timestamp, keyframe start, payload size
+   * (without padding) and whether the packet carried RTP padding.
+   */
+  readonly videoLog: {
+    seq: number;
+    ts: number;
+    keyframe: boolean;
+    at: number;
+    size: number;
+    padded: boolean;
+  }[] = [];
   #keyframeWaiters: (() => void)[] = [];
 
   /** Creates the connection (recvonly audio + video). */
@@ -308,6 +318,8 @@ export class Player {
             ts: rtp.header.timestamp,
             keyframe,
             at: performance.now(),
+            size: rtp.payload.length,
+            padded: rtp.header.padding,
           });
           if (keyframe) {
             this.lastKeyframeSize = vp8KeyframeSize(rtp.payload) ?? this.lastKeyframeSize;

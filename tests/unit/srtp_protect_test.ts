@@ -72,6 +72,28 @@ for (
         assert.deepEqual(ours, expected, `seq ${seq}`);
         const clear = RtpPacket.deSerialize(receiver.decrypt(ours));
         assert.deepEqual(Buffer.from(clear.payload), payload);
+        // in place, a prefix of the buffer: the same bytes
+        const inPlace = new Uint8Array(1500);
+        inPlace.set(payload);
+        const tag2 = new Uint8Array(20);
+        assert.ok(
+          protector.protect(
+            hdr,
+            hdr.length,
+            inPlace,
+            inPlace,
+            tag2,
+            0xdeadbeef,
+            roc,
+            seq,
+            payload.length,
+          ),
+        );
+        assert.deepEqual(
+          inPlace.subarray(0, payload.length),
+          ciphertext.subarray(0, payload.length),
+        );
+        assert.deepEqual(tag2, tag);
       }
       protector.close();
     },

@@ -84,9 +84,10 @@ export class SrtpProtector {
   }
 
   /**
-   * Protects one packet: `payload` is encrypted into `ciphertext` (same length, from 0) and the
-   * tag written to `tag` (which needs 20 bytes of room); `header[0, headerLength)` is the
-   * clear, authenticated RTP header. Returns false if OpenSSL refused.
+   * Protects one packet: `payload[0, length)` (all of it by default) is encrypted into
+   * `ciphertext` (from 0; `payload` may be `ciphertext` itself: in place) and the tag written to
+   * `tag` (which needs 20 bytes of room); `header[0, headerLength)` is the clear,
+   * authenticated RTP header. Returns false if OpenSSL refused.
    */
   protect(
     header: Uint8Array,
@@ -97,6 +98,7 @@ export class SrtpProtector {
     ssrc: number,
     roc: number,
     seq: number,
+    length: number = payload.length,
   ): boolean {
     const c = this.#crypto;
     const iv = this.#iv;
@@ -107,7 +109,7 @@ export class SrtpProtector {
       const outl = this.#outl;
       return c.EVP_EncryptInit_ex(ctx, null, null, null, iv) === 1 &&
         c.EVP_EncryptUpdate(ctx, null, outl, header, headerLength) === 1 &&
-        c.EVP_EncryptUpdate(ctx, ciphertext, outl, payload, payload.length) === 1 &&
+        c.EVP_EncryptUpdate(ctx, ciphertext, outl, payload, length) === 1 &&
         c.EVP_EncryptFinal_ex(ctx, tag, outl) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) === 1;
     }
@@ -120,10 +122,10 @@ export class SrtpProtector {
     const ctx = this.#cipher;
     const mac = this.#hmac;
     return c.EVP_EncryptInit_ex(ctx, null, null, null, iv) === 1 &&
-      c.EVP_EncryptUpdate(ctx, ciphertext, this.#outl, payload, payload.length) === 1 &&
+      c.EVP_EncryptUpdate(ctx, ciphertext, this.#outl, payload, length) === 1 &&
       c.HMAC_Init_ex(mac, null, 0, null, null) === 1 &&
       c.HMAC_Update(mac, header, size(headerLength)) === 1 &&
-      c.HMAC_Update(mac, ciphertext, size(payload.length)) === 1 &&
+      c.HMAC_Update(mac, ciphertext, size(length)) === 1 &&
       c.HMAC_Update(mac, r, size(4)) === 1 &&
       c.HMAC_Final(mac, tag, this.#outl) === 1;
   }
