@@ -34,6 +34,29 @@ const CRYPTO = {
     result: "i32",
   },
   EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // The per-packet calls of srtp-protect.ts again, with the arguments that are fixed per
+  // context (IV, length out, no output for the AAD) as pointers made once: a `buffer` argument
+  // costs the call a typed-array check and a null one more (≈ 0.1 µs per packet in all).
+  EVP_EncryptInit_iv: {
+    name: "EVP_EncryptInit_ex",
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  EVP_EncryptUpdate_aad: {
+    name: "EVP_EncryptUpdate",
+    parameters: ["pointer", "pointer", "pointer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_EncryptUpdate_to: {
+    name: "EVP_EncryptUpdate",
+    parameters: ["pointer", "buffer", "pointer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_EncryptFinal_to: {
+    name: "EVP_EncryptFinal_ex",
+    parameters: ["pointer", "buffer", "pointer"],
+    result: "i32",
+  },
   EVP_DecryptInit_ex: {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
     result: "i32",

@@ -41,6 +41,9 @@ export class SrtpProtector {
   readonly #salt: Uint8Array;
   readonly #iv = new Uint8Array(16);
   readonly #outl = new Uint8Array(4);
+  /** {@link #iv} and {@link #outl} as pointers, made once (the per-packet calls take them). */
+  readonly #ivAt = Deno.UnsafePointer.of(this.#iv);
+  readonly #outlAt = Deno.UnsafePointer.of(this.#outl);
   readonly #roc = new Uint8Array(4);
   #cipher: Deno.PointerValue;
   #hmac: Deno.PointerValue = null;
@@ -106,11 +109,11 @@ export class SrtpProtector {
     if (this.#gcm) {
       gcmIv(iv, salt, ssrc, roc, seq); // RFC 7714 §8.1
       const ctx = this.#cipher;
-      const outl = this.#outl;
-      return c.EVP_EncryptInit_ex(ctx, null, null, null, iv) === 1 &&
-        c.EVP_EncryptUpdate(ctx, null, outl, header, headerLength) === 1 &&
-        c.EVP_EncryptUpdate(ctx, ciphertext, outl, payload, length) === 1 &&
-        c.EVP_EncryptFinal_ex(ctx, tag, outl) === 1 &&
+      const outl = this.#outlAt;
+      return c.EVP_EncryptInit_iv(ctx, null, null, null, this.#ivAt) === 1 &&
+        c.EVP_EncryptUpdate_aad(ctx, null, outl, header, headerLength) === 1 &&
+        c.EVP_EncryptUpdate_to(ctx, ciphertext, outl, payload, length) === 1 &&
+        c.EVP_EncryptFinal_to(ctx, tag, outl) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) === 1;
     }
     ctrIv(iv, salt, ssrc, roc, seq); // RFC 3711 §4.1.1
@@ -121,8 +124,8 @@ export class SrtpProtector {
     r[3] = roc & 0xff;
     const ctx = this.#cipher;
     const mac = this.#hmac;
-    return c.EVP_EncryptInit_ex(ctx, null, null, null, iv) === 1 &&
-      c.EVP_EncryptUpdate(ctx, ciphertext, this.#outl, payload, length) === 1 &&
+    return c.EVP_EncryptInit_iv(ctx, null, null, null, this.#ivAt) === 1 &&
+      c.EVP_EncryptUpdate_to(ctx, ciphertext, this.#outlAt, payload, length) === 1 &&
       c.HMAC_Init_ex(mac, null, 0, null, null) === 1 &&
       c.HMAC_Update(mac, header, size(headerLength)) === 1 &&
       c.HMAC_Update(mac, ciphertext, size(length)) === 1 &&
