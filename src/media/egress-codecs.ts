@@ -1,6 +1,7 @@
 /**
  * Which codecs a player is answered (or offered) with: the publication's when it is live,
- * every forwardable codec the player offers before that; plus the werift ⇄ SDP codec bridge.
+ * every forwardable codec the player offers before that; the player's codec (and its RTX) for a
+ * source codec; plus the werift ⇄ SDP codec bridge.
  *
  * @module
  */
@@ -86,4 +87,23 @@ export function echoStereo(source: Codec, answered: Codec): Codec {
     fmtp,
     fmtpLine: Object.entries(fmtp).map(([k, v]) => (v === "" ? k : `${k}=${v}`)).join(";"),
   };
+}
+
+/** The player's codec for source codec `codec` among what it negotiated, if any. */
+export function playerCodec(
+  codec: Codec,
+  negotiated: RTCRtpCodecParameters[],
+): RTCRtpCodecParameters | undefined {
+  const match = matchCodec(codec, negotiated.map(codecOf));
+  return match && negotiated.find((p) => p.payloadType === match.payloadType);
+}
+
+/** The negotiated RTX of `codec` among `negotiated`, if any. */
+export function rtxOf(
+  codec: RTCRtpCodecParameters,
+  negotiated: RTCRtpCodecParameters[],
+): RTCRtpCodecParameters | undefined {
+  return negotiated.find((c) =>
+    c.name.toLowerCase() === "rtx" && codecOf(c).fmtp.apt === String(codec.payloadType)
+  );
 }

@@ -1,8 +1,9 @@
 /**
  * One sender's stream to a player on the native egress path (egress.ts): the sequence number
  * and timestamp rewriting with its continuity rules (republish, layer switch), the player's
- * header extensions (mid, abs-send-time), the SRTP rollover counter, werift's sender counters
- * (its stats; our sender reports, sender-reports.ts, are written from them), and a ring of the
+ * header extensions (mid, abs-send-time), the SRTP rollover counter, the packet and octet
+ * counters (our sender reports, sender-reports.ts, are written from them; werift's sender gets
+ * them at each report, for its stats), and a ring of the
  * last second of packets to answer NACKs, in RTX when negotiated: numbers only (the packets are
  * in the process's one store, packet-store.ts, so a forwarded packet writes no pointer per player).
  *
@@ -57,6 +58,13 @@ export class Rollover {
 export class EgressStream implements QueuedStream, ReportTask {
   readonly #peer: PeerEgress;
   readonly #sender: SenderInternals;
+  readonly #ssrc: number;
+  // what was sent (werift's sender gets them at each report: a forwarded packet writes only to
+  // this object, not to werift's too, one cache miss less per player)
+  #packets = 0;
+  #octets = 0;
+  /** werift's sender stopped (seen at a report; the connection's flush checks its state too). */
+  #stopped = false;
   /** Header extension block written after the 12-byte header (empty for none). */
   readonly #extensions: Uint8Array;
   /** Offset of abs-send-time's 3 bytes inside the header, or -1. */
@@ -90,6 +98,7 @@ export class EgressStream implements QueuedStream, ReportTask {
     this.#peer = peer;
     const s = senderInternals(sender);
     this.#sender = s;
+    this.#ssrc = s.ssrc;
     const { block, absAt } = extensionBlock(s);
     this.#extensions = block;
     this.#absAt = absAt < 0 ? -1 : 12 + absAt;
@@ -100,7 +109,7 @@ export class EgressStream implements QueuedStream, ReportTask {
 
   /** The media SSRC (the queued packets' SSRC). */
   get ssrc(): number {
-    return this.#sender.ssrc;
+    return this.#ssrc;
   }
 
   /** The next packet continues the sequence numbers, its timestamp `step` ticks after the last. */
@@ -114,8 +123,7 @@ export class EgressStream implements QueuedStream, ReportTask {
    * the sender stopped.
    */
   send(rtp: RtpPacket, payloadType: number, clockRate: number, now: number): boolean {
-    const s = this.#sender;
-    if (s.stopped) return false;
+    if (this.#stopped) return false;
     const header = rtp.header;
     if (this.#pendingStep > 0) {
       if (this.#lastSeq >= 0) {
@@ -140,9 +148,8 @@ export class EgressStream implements QueuedStream, ReportTask {
     ring[i + 3] = now;
     ring[i + 4] = PACKETS.add(rtp, now);
     this.#peer.enqueue(this, meta, seq, ts, this.#media.of(seq), payload);
-    s.packetCount = (s.packetCount + 1) >>> 0;
-    s.octetCount += payload.length;
-    s.rtpTimestamp = ts;
+    this.#packets = (this.#packets + 1) >>> 0;
+    this.#octets += payload.length;
     if (!this.#started) {
       // sender reports from here on (werift's sender would start its own loop at its first
       // packet; its loop is never started on this path)
@@ -164,17 +171,23 @@ export class EgressStream implements QueuedStream, ReportTask {
    */
   report(now: number): boolean {
     const s = this.#sender;
-    if (s.stopped) return false;
+    if (s.stopped) {
+      this.#stopped = true;
+      return false;
+    }
+    s.packetCount = this.#packets;
+    s.octetCount = this.#octets;
+    s.rtpTimestamp = this.#lastTs;
     const ntp = ntpOfWallClock(performance.timeOrigin + now);
     const elapsed = Math.max(0, now - this.#sentAtMs);
     this.#cname ??= new TextEncoder().encode(s.cname ?? "");
     const out = REPORT;
     const length = writeSenderReport(out, {
-      ssrc: s.ssrc,
+      ssrc: this.#ssrc,
       ntp,
-      rtpTimestamp: (s.rtpTimestamp + Math.round((elapsed * this.#clockRate) / 1000)) >>> 0,
-      packetCount: s.packetCount,
-      octetCount: s.octetCount,
+      rtpTimestamp: (this.#lastTs + Math.round((elapsed * this.#clockRate) / 1000)) >>> 0,
+      packetCount: this.#packets,
+      octetCount: this.#octets,
       cname: this.#cname,
     });
     if (!this.#peer.sendRtcp(out.subarray(0, length))) {
@@ -211,8 +224,8 @@ export class EgressStream implements QueuedStream, ReportTask {
       const length = this.#write(h, (meta & 0x80) | s.rtxPayloadType, rtxSeq, ts, s.rtxSsrc, now);
       sent = this.#peer.sendNow(length, body, s.rtxSsrc, this.#rtx.of(rtxSeq), rtxSeq);
     } else {
-      const length = this.#write(h, meta, seq, ts, s.ssrc, now);
-      sent = this.#peer.sendNow(length, payload, s.ssrc, this.#media.of(seq), seq);
+      const length = this.#write(h, meta, seq, ts, this.#ssrc, now);
+      sent = this.#peer.sendNow(length, payload, this.#ssrc, this.#media.of(seq), seq);
     }
     if (sent === NOT_SENT) return false;
     s.retransmittedPacketsSent++;
@@ -222,7 +235,7 @@ export class EgressStream implements QueuedStream, ReportTask {
 
   /** Writes a queued packet's header into `h` at send time; returns its length. */
   writeHeader(h: Uint8Array, meta: number, seq: number, ts: number, now: number): number {
-    return this.#write(h, meta, seq, ts, this.#sender.ssrc, now);
+    return this.#write(h, meta, seq, ts, this.#ssrc, now);
   }
 
   #write(h: Uint8Array, meta: number, seq: number, ts: number, ssrc: number, now: number): number {

@@ -14,8 +14,7 @@ import {
   useAbsSendTime,
 } from "werift";
 import type { Codec } from "../sdp/offer.ts";
-import { matchCodec } from "./codecs.ts";
-import { codecOf } from "./egress-codecs.ts";
+import { playerCodec, rtxOf } from "./egress-codecs.ts";
 import { type MediaOptions, Peer } from "./peer.ts";
 import { setFmtpParameters } from "../sdp/fmtp.ts";
 import type { Kind, Publication } from "./publication.ts";
@@ -61,26 +60,28 @@ export interface SubscriptionStats {
   primed: number;
 }
 
+/** One kind's sender: what a forwarded packet reads per player is here (one object, one miss). */
 interface SenderEntry {
   sender: RTCRtpSender;
   negotiated: RTCRtpCodecParameters[];
   /** The native path to the player, or undefined for werift's sender (with its history). */
   fast?: EgressStream;
-  codec?: { source: Codec; target?: RTCRtpCodecParameters };
+  /** The source codec the target was chosen for (undefined: choose at the next packet). */
+  source?: Codec;
+  /** The player's codec for {@link source}, when it negotiated one. */
+  target?: RTCRtpCodecParameters;
   /** Continue sequence numbers and timestamps at the next packet (new source or layer). */
   continuity: boolean;
   lastSentAt: number;
+  /** RTP packets handed to the sender. */
+  packets: number;
 }
 
 /** One player's connection and senders. */
 export class Subscription {
   /** The connection to the player. */
   readonly peer: Peer;
-  /** What was sent so far. */
-  readonly stats: SubscriptionStats = {
-    packets: { audio: 0, video: 0 },
-    primed: 0,
-  };
+  #primed = 0;
   /**
    * The player needs a keyframe of a layer (PLI, FIR, start, layer switch); undefined: the
    * layer is not chosen yet. Listeners are removed when the subscription closes.
@@ -89,17 +90,25 @@ export class Subscription {
   #codecs: Record<Kind, Codec[]>;
   #egress?: EgressScheduler;
   #peerEgress?: PeerEgress;
-  #senders: Partial<Record<Kind, SenderEntry>> = {};
   #source?: Publication;
-  /** The layer being sent, the one waited for (switch at its keyframe), the one pinned. */
-  #layer: { current?: string; pending?: string; pinned?: string; waiting: boolean } = {
-    waiting: true,
-  };
+  // layers: the one sent, the one awaited (switch at its keyframe), the one pinned; keyframe wait
+  #current?: string;
+  #pending?: string;
+  #pinned?: string;
+  #waiting = true;
   #timer?: ReturnType<typeof setInterval>;
   /** Creation time until the first packet is sent (the join-time histogram). */
   #startedAt?: number = performance.now();
   /** Video waiting to be sent while the cache is replayed (cached, then live packets). */
   #priming?: { queue: { rtp: RtpPacket; codec: Codec }[]; timer?: ReturnType<typeof setTimeout> };
+  #audio?: SenderEntry;
+  #video?: SenderEntry;
+
+  /** What was sent so far. */
+  get stats(): SubscriptionStats {
+    const packets = { audio: this.#audio?.packets ?? 0, video: this.#video?.packets ?? 0 };
+    return { packets, primed: this.#primed };
+  }
 
   /** Creates the player's connection with the given codecs per kind. */
   constructor(options: MediaOptions, codecs: Record<Kind, Codec[]>, serverOffer = false) {
@@ -140,14 +149,13 @@ export class Subscription {
    */
   attach(source: Publication): void {
     this.#source = source;
-    for (const entry of Object.values(this.#senders)) {
-      entry.codec = undefined;
-      entry.continuity = true;
+    for (const entry of [this.#audio, this.#video]) {
+      if (entry) [entry.source, entry.target, entry.continuity] = [undefined, undefined, true];
     }
     this.#stopPriming();
-    this.#layer.current = chooseLayer(source.layerInfo(), this.#estimate(), this.#layer.pinned);
-    this.#layer.pending = undefined;
-    this.#layer.waiting = true;
+    this.#current = chooseLayer(source.layerInfo(), this.#estimate(), this.#pinned);
+    this.#pending = undefined;
+    this.#waiting = true;
     clearInterval(this.#timer);
     this.#timer = source.simulcast
       ? setInterval(() => this.#reconsider(), LAYER_CHECK_MS)
@@ -181,7 +189,7 @@ export class Subscription {
    */
   selectLayer(rid: string | undefined): boolean {
     if (rid !== undefined && this.#source && !this.#source.layers.has(rid)) return false;
-    this.#layer.pinned = rid;
+    this.#pinned = rid;
     this.#reconsider();
     return true;
   }
@@ -198,22 +206,21 @@ export class Subscription {
     rid = "",
     now = performance.now(),
   ): void {
-    const entry = this.#senders[kind];
+    const entry = this.#entry(kind);
     if (!entry) return;
     if (kind === "video") {
-      const layer = this.#layer;
       let start = false;
-      if (keyframe && rid === layer.pending) {
-        layer.current = rid;
-        layer.pending = undefined;
-        layer.waiting = false;
+      if (keyframe && rid === this.#pending) {
+        this.#current = rid;
+        this.#pending = undefined;
+        this.#waiting = false;
         entry.continuity = true;
         start = true;
-      } else if (keyframe && layer.waiting && rid === layer.current) {
-        layer.waiting = false;
+      } else if (keyframe && this.#waiting && rid === this.#current) {
+        this.#waiting = false;
         start = true;
       }
-      if (rid !== layer.current || layer.waiting) return;
+      if (rid !== this.#current || this.#waiting) return;
       if (start) {
         this.#startAtKeyframe(entry, rtp, codec, rid, now);
         return;
@@ -250,14 +257,14 @@ export class Subscription {
   }
 
   #forward(kind: Kind, entry: SenderEntry, rtp: RtpPacket, codec: Codec, now: number): void {
-    if (entry.codec?.source !== codec) {
-      const offered = entry.negotiated.map(codecOf);
-      const match = matchCodec(codec, offered);
-      const target = match && entry.negotiated.find((p) => p.payloadType === match.payloadType);
-      entry.codec = { source: codec, target };
+    if (entry.source !== codec) {
+      const target = playerCodec(codec, entry.negotiated);
+      entry.source = codec;
+      entry.target = target;
       if (target) setSendCodec(entry.sender, target, rtxOf(target, entry.negotiated));
     }
-    if (!entry.codec.target) return;
+    const target = entry.target;
+    if (!target) return;
     if (entry.continuity) {
       entry.continuity = false;
       if (entry.lastSentAt > 0) {
@@ -272,7 +279,7 @@ export class Subscription {
       metrics.joinSeconds.observe((now - this.#startedAt) / 1000);
       this.#startedAt = undefined;
     }
-    this.stats.packets[kind]++;
+    entry.packets++;
     const counted = COUNTED[kind];
     counted.packets.n++;
     counted.bytes.n += rtp.payload.length;
@@ -282,7 +289,6 @@ export class Subscription {
       return;
     }
     // queued on the connection; the feed sends the queues when the packet's fan-out is done
-    const target = entry.codec.target;
     if (!entry.fast.send(rtp, target.payloadType, target.clockRate, now)) EGRESS.dropped.n++;
   }
 
@@ -292,10 +298,10 @@ export class Subscription {
    * reordered; or asks for a keyframe when the cache is empty.
    */
   #prime(): void {
-    const video = this.#senders.video;
+    const video = this.#video;
     const source = this.#source;
-    if (!video || !source || !this.#layer.waiting) return;
-    const rid = this.#layer.current ?? "";
+    if (!video || !source || !this.#waiting) return;
+    const rid = this.#current ?? "";
     const cached = source.layers.get(rid)?.cache.packets() ?? [];
     const codec = source.codecs.video;
     if (cached.length === 0 || !codec) {
@@ -304,8 +310,8 @@ export class Subscription {
       return;
     }
     metrics.keyframeCache.inc("hit");
-    this.#layer.waiting = false;
-    this.stats.primed += cached.length;
+    this.#waiting = false;
+    this.#primed += cached.length;
     this.#priming = { queue: cached.map((rtp) => ({ rtp, codec })) };
     this.#drainPriming(Math.max(keyframeUnitLength(cached, PRIME_FIRST_MAX), PRIME_BATCH));
     trace("rtp.first", { tag: "whep", kind: "video", cached: cached.length });
@@ -313,7 +319,7 @@ export class Subscription {
 
   #drainPriming(count = PRIME_BATCH): void {
     const priming = this.#priming;
-    const video = this.#senders.video;
+    const video = this.#video;
     if (!priming || !video) return;
     for (const { rtp, codec } of priming.queue.splice(0, count)) {
       this.#forward("video", video, rtp, codec, performance.now());
@@ -333,16 +339,16 @@ export class Subscription {
   #reconsider(): void {
     const source = this.#source;
     if (!source) return;
-    const target = chooseLayer(source.layerInfo(), this.#estimate(), this.#layer.pinned);
-    if (target === undefined || target === this.#layer.current) {
-      this.#layer.pending = undefined;
+    const target = chooseLayer(source.layerInfo(), this.#estimate(), this.#pinned);
+    if (target === undefined || target === this.#current) {
+      this.#pending = undefined;
       return;
     }
-    if (target === this.#layer.pending) return;
-    this.#layer.pending = target;
-    if (this.#layer.waiting) { // nothing sent yet: switch at once, prime from the cache
-      this.#layer.current = target;
-      this.#layer.pending = undefined;
+    if (target === this.#pending) return;
+    this.#pending = target;
+    if (this.#waiting) { // nothing sent yet: switch at once, prime from the cache
+      this.#current = target;
+      this.#pending = undefined;
       this.#prime();
       return;
     }
@@ -351,44 +357,43 @@ export class Subscription {
 
   /** The player's receiver-estimated maximum bitrate (REMB), bit/s. */
   #estimate(): number | undefined {
-    const sender = this.#senders.video?.sender;
+    const sender = this.#video?.sender;
     const remb = Number(sender ? senderInternals(sender).receiverEstimatedMaxBitrate : 0n);
     return remb > 0 ? remb : undefined;
+  }
+
+  #entry(kind: Kind): SenderEntry | undefined {
+    return kind === "video" ? this.#video : this.#audio;
   }
 
   #bindSenders(): void {
     for (const t of this.peer.pc.getTransceivers()) {
       const kind = t.kind as Kind;
-      if (this.#senders[kind] || (t.currentDirection ?? t.direction) === "inactive") continue;
+      if (this.#entry(kind) || (t.currentDirection ?? t.direction) === "inactive") continue;
       if (this.#egress) this.#peerEgress ??= this.#egress.peerFor(t.sender);
       let fast: EgressStream | undefined;
       if (this.#peerEgress) {
         fast = new EgressStream(this.#peerEgress, t.sender, kind === "video" ? 2048 : 128);
       } else new SendHistory().install(t.sender);
-      this.#senders[kind] = {
+      const entry: SenderEntry = {
         sender: t.sender,
         negotiated: [...t.codecs],
         fast,
+        source: undefined,
+        target: undefined,
         continuity: false,
         lastSentAt: 0,
+        packets: 0,
       };
+      if (kind === "video") this.#video = entry;
+      else this.#audio = entry;
       // read at the transport (see keyframe-request.ts: werift's routing can lose them)
       t.sender.dtlsTransport.onRtcp.subscribe((packet) => {
         if (!asksKeyframeOf(packet, t.sender.ssrc)) return;
         metrics.plisReceived.inc();
-        this.keyframeRequests.emit(this.#layer.current);
+        this.keyframeRequests.emit(this.#current);
       });
     }
     this.#prime();
   }
-}
-
-/** The negotiated RTX of `codec` among `negotiated`, if any. */
-function rtxOf(
-  codec: RTCRtpCodecParameters,
-  negotiated: RTCRtpCodecParameters[],
-): RTCRtpCodecParameters | undefined {
-  return negotiated.find((c) =>
-    c.name.toLowerCase() === "rtx" && codecOf(c).fmtp.apt === String(codec.payloadType)
-  );
 }
