@@ -16,8 +16,7 @@
 import type { RTCRtpSender } from "werift";
 import type { Libc, Libcrypto } from "./native/libs.ts";
 import { BATCH_SLOTS, DatagramBatch } from "./native/datagram-batch.ts";
-import { countSingles, type EgressShared, PeerEgress } from "./egress.ts";
-import { SingleSends } from "./native/single-sends.ts";
+import { type EgressShared, PeerEgress } from "./egress.ts";
 import { ReportSchedule } from "./sender-reports.ts";
 import { IngressProbe } from "./ingress-probe.ts";
 import { type IceConnection, senderInternals } from "./werift/internals.ts";
@@ -53,8 +52,6 @@ export class EgressScheduler implements EgressShared {
   readonly libraries: Libraries;
   /** The batch every connection's flush writes into (the event loop is single-threaded). */
   readonly batch: DatagramBatch;
-  /** Lone datagrams of every connection, sent together at the end of a flush. */
-  readonly singles?: SingleSends;
   /** Scratch of a flush: which queued packets are done. */
   readonly taken: Uint8Array = new Uint8Array(BATCH_SLOTS);
   /** Sender reports of every stream, on one timer. */
@@ -73,9 +70,6 @@ export class EgressScheduler implements EgressShared {
   constructor(libraries: Libraries) {
     this.libraries = libraries;
     this.batch = new DatagramBatch(libraries.libc);
-    try {
-      this.singles = new SingleSends(countSingles);
-    } catch { /* no sendmmsg: every connection sends its lone datagrams itself */ }
     useNativeSrtcp();
   }
 
@@ -145,7 +139,6 @@ export class EgressScheduler implements EgressShared {
     const now = performance.now();
     for (let i = 0; i < queued.length; i++) queued[i].flush(now);
     queued.length = 0;
-    this.singles?.submit();
   }
 
   /** Stops the timers (server shutdown); queued packets are dropped with their connections. */

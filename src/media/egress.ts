@@ -26,7 +26,6 @@ import {
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
-import { SINGLE_PAYLOAD, type SingleSends, type SinglesResult } from "./native/single-sends.ts";
 import { padToRuns, writePadded } from "./run-padding.ts";
 import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
 import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
@@ -64,8 +63,6 @@ export interface QueuedStream {
 export interface EgressShared {
   /** The batch every connection's flush writes into. */
   readonly batch: DatagramBatch;
-  /** Lone datagrams of every connection, sent together (absent: one `sendmsg` each). */
-  readonly singles?: SingleSends;
   /** Scratch of a flush: which queued packets are done. */
   readonly taken: Uint8Array;
   /** The native libraries. */
@@ -89,13 +86,6 @@ const COUNTED = {
   dropped: metrics.egressDropped.cell(),
   calls: metrics.egressSends.cell(),
 };
-
-/** Counts what a submit of the lone datagrams did (the scheduler's {@link SingleSends}). */
-export function countSingles(result: SinglesResult): void {
-  COUNTED.native.n += result.sent;
-  COUNTED.dropped.n += result.count - result.sent;
-  COUNTED.calls.n += result.calls;
-}
 
 /** Scratch of a flush (the event loop is single-threaded): one stream's queued packets, in order. */
 const ORDER = new Int32Array(BATCH_SLOTS);
@@ -190,11 +180,6 @@ export class PeerEgress {
       COUNTED.dropped.n += count;
       return;
     }
-    const singles = this.#scheduler.singles;
-    if (count === 1 && singles && this.#payloads[0].length <= SINGLE_PAYLOAD && this.#bySocket()) {
-      this.#sendAlone(singles, now);
-      return;
-    }
     const b = this.#batch;
     const protector = this.#protector!;
     const tagLength = protector.tagLength;
@@ -232,8 +217,19 @@ export class PeerEgress {
           plain = ciphertext;
           h[0] |= 0x20; // P
         }
-        const tag = b.tags[ready];
-        if (!protector.protect(h, length, plain, ciphertext, tag, stream.ssrc, roc, seq, size)) {
+        if (
+          !protector.protect(
+            h,
+            length,
+            plain,
+            ciphertext,
+            b.tags[ready],
+            stream.ssrc,
+            roc,
+            seq,
+            size,
+          )
+        ) {
           COUNTED.dropped.n++;
           continue;
         }
@@ -252,24 +248,6 @@ export class PeerEgress {
     const connection = this.#dtls.iceTransport.connection;
     for (let k = 0; k < ready; k++) connection.send(b.concat(k)).catch(() => {});
     COUNTED.nativeSrtp.n += ready;
-  }
-
-  /** The one queued packet, protected into a slot of the lone datagrams sent together. */
-  #sendAlone(singles: SingleSends, now: number): void {
-    const stream = this.#streams[0];
-    const payload = this.#payloads[0];
-    const numbers = this.#numbers;
-    const seq = numbers[1];
-    const k = singles.reserve(this.#fd);
-    const h = singles.headers[k];
-    const length = stream.writeHeader(h, numbers[0], seq, numbers[2], now);
-    const protector = this.#protector!;
-    const out = singles.ciphertexts[k], tag = singles.tags[k], roc = numbers[3];
-    if (!protector.protect(h, length, payload, out, tag, stream.ssrc, roc, seq)) {
-      COUNTED.dropped.n++;
-      return;
-    }
-    singles.commit(k, this.#name!, length, payload.length, protector.tagLength);
   }
 
   /**

