@@ -231,6 +231,10 @@ export class Publication {
     metrics.bytesIn.inc(entry.kind, rtp.payload.length);
     // The publisher's header extension ids mean nothing on the players' legs.
     rtp.header.extensions = [];
+    // werift's parser took the publisher's RTP padding off the payload but left the P bit,
+    // and werift's sender writes that bit without the bytes: a player would cut the payload.
+    rtp.header.padding = false;
+    rtp.header.paddingSize = 0;
     if (entry.kind === "audio") {
       if (!this.#mediaStarted && !this.codecs.video) this.#startMedia();
       this.#fanOut("audio", rtp, entry.codec, false);

@@ -189,6 +189,10 @@ export class Relay {
         // the WHEP leg's extension ids mean nothing on the WHIP leg
         packet.header.extensions = [];
         packet.header.extension = false;
+        // the server pads a frame's packets to one size (run-padding.ts); werift's parser took
+        // the padding off but left the P bit, which werift's sender would write without bytes
+        packet.header.padding = false;
+        packet.header.paddingSize = 0;
         if (kind === "video") this.video.see(packet);
         this.forwarded[kind]++;
         senders[kind].sendRtp(packet).catch(() => {});

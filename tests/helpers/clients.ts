@@ -44,6 +44,8 @@ export interface ClientOptions {
   format?: "vp8" | "h264";
   /** Also gather active TCP candidates (ICE-TCP, RFC 6544). */
   tcp?: boolean;
+  /** RTP padding (RFC 3550 §5.1) the publisher puts on every video packet, bytes (1–255). */
+  padding?: number;
 }
 
 /** VP8 96 as the test clients offer it (NACK, PLI, FIR). */
@@ -204,7 +206,7 @@ export class Publisher {
         ssrc: this.#ssrc.video,
         marker: false,
       });
-      this.#video.sender.sendRtp(new RtpPacket(header, payload as Buffer));
+      this.#video.sender.sendRtp(new RtpPacket(header, this.#padded(header, payload)));
       this.sent.video++;
     }
     if (keyframe) this.sent.keyframes++;
@@ -219,6 +221,21 @@ export class Publisher {
     this.#audio.sender.sendRtp(new RtpPacket(audio, new Uint8Array(80).fill(1) as Buffer));
     this.#ts.audio += 960;
     this.sent.audio++;
+  }
+
+  /**
+   * `payload` with {@link ClientOptions.padding} bytes of padding and the P bit set: werift's
+   * sender writes the P bit of the header it is given but not the padding bytes, so they go in
+   * the payload it encrypts, which puts them on the wire where RFC 3550 has them.
+   */
+  #padded(header: RtpHeader, payload: Uint8Array): Buffer {
+    const pad = this.options.padding ?? 0;
+    if (pad === 0) return payload as Buffer;
+    const out = new Uint8Array(payload.length + pad);
+    out.set(payload);
+    out[out.length - 1] = pad;
+    header.padding = true;
+    return out as Buffer;
   }
 
   /**
