@@ -1,0 +1,79 @@
+/**
+ * The bench load's FFI receive path (bench/load/fast-rx.ts): a socket it takes over leaves the
+ * runtime's epoll instance (on loopback, every datagram to a socket still in it wakes the
+ * runtime's thread from inside the server's `sendmsg`, which the ramp would charge to the
+ * server), and it still receives through the FFI path and sends through `node:dgram`.
+ */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { descriptorOf, FastRx } from "../../bench/load/fast-rx.ts";
+
+/** The epoll instances of this process that watch `fd` (from `/proc/self/fdinfo`). */
+function epollsWatching(fd: number): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) !== "anon_inode:[eventpoll]") continue;
+      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+      if (new RegExp(`^tfd:\\s+${fd}\\s`, "m").test(info)) found.push(Number(entry.name));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return found;
+}
+
+async function bound(): Promise<dgram.Socket> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return socket;
+}
+
+Deno.test({
+  name: "load fast-rx: a socket it takes over leaves the runtime's epoll and still works",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const rx = FastRx.open(dgram.Socket.prototype.emit as never);
+    assert.ok(rx, "libc through FFI");
+    const player = await bound();
+    const peer = await bound();
+    try {
+      // as ICE and DTLS do before a player is handed over: both ways once on the runtime's path
+      // (the runtime marks a socket writable when its poll first reports it)
+      const hello = new Promise<string>((resolve) => peer.once("message", (m) => resolve(`${m}`)));
+      player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
+      assert.equal(await hello, "hello");
+
+      const fd = descriptorOf(player);
+      assert.ok(fd !== undefined);
+      assert.ok(epollsWatching(fd).length >= 1, "the runtime registers the socket it opens");
+
+      const received: string[] = [];
+      const got = Promise.withResolvers<void>();
+      assert.ok(rx.add(player, {
+        onDatagram(buf) {
+          received.push(new TextDecoder().decode(buf));
+          if (received.length === 3) got.resolve();
+          return true;
+        },
+      }));
+      assert.equal(epollsWatching(fd).length, 1, "only the fast path's own epoll watches it");
+
+      const port = player.address().port;
+      for (const text of ["one", "two", "three"]) peer.send(Buffer.from(text), port, "127.0.0.1");
+      const timeout = setTimeout(() => got.reject(new Error(`received ${received}`)), 3000);
+      await got.promise.finally(() => clearTimeout(timeout));
+      assert.deepEqual(received.sort(), ["one", "three", "two"]);
+
+      const back = new Promise<string>((resolve) => peer.once("message", (m) => resolve(`${m}`)));
+      player.send(Buffer.from("reply"), peer.address().port, "127.0.0.1");
+      assert.equal(await back, "reply");
+    } finally {
+      rx.remove(player);
+      rx.stop();
+      await new Promise<void>((resolve) => player.close(() => resolve()));
+      await new Promise<void>((resolve) => peer.close(() => resolve()));
+    }
+  },
+});
