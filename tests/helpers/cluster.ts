@@ -4,6 +4,7 @@
  *
  * @module
  */
+import dgram from "node:dgram";
 import { type ServerProcess, spawnServer } from "./process.ts";
 
 /** A free loopback TCP port. */
@@ -12,6 +13,42 @@ export function freePort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
+}
+
+/**
+ * The first of `count` consecutive ports that are free on 127.0.0.1 now, for TCP and, with
+ * `udp`, for UDP too: `deno task cluster` takes `PORT`+1+i and `UDP_PORT`+i, `TCP_PORT`+i, and
+ * one random base can land next to a port another test holds.
+ */
+export async function freePortRange(count: number, udp = false): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const held: { close(): void }[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        held.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
+        if (udp) held.push(await boundUdp(base + i));
+      }
+      return base;
+    } catch {
+      // taken: try another base
+    } finally {
+      for (const h of held) h.close();
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports`);
+}
+
+/** A UDP socket bound to 127.0.0.1:`port` (rejects if the port is taken). */
+function boundUdp(port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket("udp4");
+  return new Promise((resolve, reject) => {
+    socket.once("error", (e) => {
+      socket.close();
+      reject(e);
+    });
+    socket.bind(port, "127.0.0.1", () => resolve(socket));
+  });
 }
 
 /** Starts node `id` of the cluster on `redisUrl`. */
