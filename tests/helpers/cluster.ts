@@ -4,8 +4,8 @@
  *
  * @module
  */
-import dgram from "node:dgram";
 import { type ServerProcess, spawnServer } from "./process.ts";
+import { boundUdp } from "./udp.ts";
 
 /** A free loopback TCP port. */
 export function freePort(): number {
@@ -37,18 +37,6 @@ export async function freePortRange(count: number, udp = false): Promise<number>
     }
   }
   throw new Error(`no ${count} consecutive free ports`);
-}
-
-/** A UDP socket bound to 127.0.0.1:`port` (rejects if the port is taken). */
-function boundUdp(port: number): Promise<dgram.Socket> {
-  const socket = dgram.createSocket("udp4");
-  return new Promise((resolve, reject) => {
-    socket.once("error", (e) => {
-      socket.close();
-      reject(e);
-    });
-    socket.bind(port, "127.0.0.1", () => resolve(socket));
-  });
 }
 
 /** Starts node `id` of the cluster on `redisUrl`. */

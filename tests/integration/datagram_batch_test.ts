@@ -9,15 +9,11 @@ import { DatagramBatch } from "../../src/media/native/datagram-batch.ts";
 import { descriptorOfUdpSocket, sockaddrIn } from "../../src/media/native/udp-socket.ts";
 import { IngressProbe } from "../../src/media/ingress-probe.ts";
 import type { IceConnection } from "../../src/media/werift/internals.ts";
+import { boundUdp } from "../helpers/udp.ts";
 
 const native = openNative();
 // CI has Linux, FFI and libcrypto: there these tests must run, not be skipped
 const ignore = !native.ok && !Deno.env.get("CI");
-
-function bound(): Promise<dgram.Socket> {
-  const socket = dgram.createSocket("udp4");
-  return new Promise((resolve) => socket.bind(0, "127.0.0.1", () => resolve(socket)));
-}
 
 function collect(socket: dgram.Socket): Uint8Array[] {
   const got: Uint8Array[] = [];
@@ -49,7 +45,7 @@ Deno.test({
   ignore,
   async fn() {
     if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, to] = await Promise.all([bound(), bound()]);
+    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
     const got = collect(to);
     try {
       const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map());
@@ -87,7 +83,7 @@ Deno.test({
   ignore,
   async fn() {
     if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, to] = await Promise.all([bound(), bound()]);
+    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
     const got = collect(to);
     try {
       const connection: IceConnection = {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { descriptorOf, FastRx } from "../../bench/load/fast-rx.ts";
+import { boundUdp } from "../helpers/udp.ts";
 
 /** The epoll instances of this process that watch `fd` (from `/proc/self/fdinfo`). */
 function epollsWatching(fd: number): number[] {
@@ -24,20 +25,14 @@ function epollsWatching(fd: number): number[] {
   return found;
 }
 
-async function bound(): Promise<dgram.Socket> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  return socket;
-}
-
 Deno.test({
   name: "load fast-rx: a socket it takes over leaves the runtime's epoll and still works",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const rx = FastRx.open(dgram.Socket.prototype.emit as never);
     assert.ok(rx, "libc through FFI");
-    const player = await bound();
-    const peer = await bound();
+    const player = await boundUdp();
+    const peer = await boundUdp();
     try {
       // as ICE and DTLS do before a player is handed over: both ways once on the runtime's path
       // (the runtime marks a socket writable when its poll first reports it)
