@@ -23,6 +23,7 @@ import {
 import { connected, del, post, weriftSockets } from "./signal.ts";
 import type { FastRx } from "./fast-rx.ts";
 import { SrtpUnprotector } from "./srtp-unprotect.ts";
+import { receiverReport, type ReportClock, silenceReceiverLoop } from "./receiver-reports.ts";
 import {
   addStats,
   type DelaySamples,
@@ -60,6 +61,8 @@ export interface PlayerEnv {
   samples: DelaySamples;
   /** Players with open gaps; the process checks them every 5 ms. */
   gapped: Set<LoadPlayer>;
+  /** Sends the players' receiver reports (else each receiver's werift loop does). */
+  reports?: ReportClock;
 }
 
 /** One WHEP player. */
@@ -117,6 +120,7 @@ export class LoadPlayer {
       this.receivers[kind] = t.receiver;
       // werift would this.#env.nack every packet it never sees; gaps are NACKed from the tap instead
       Object.defineProperty(t.receiver, "nackEnabled", { get: () => false });
+      if (this.#env.reports) silenceReceiverLoop(t.receiver);
     }
     this.pc.connectionStateChange.subscribe((state) => {
       if (state !== "connected" && this.connectedAt !== undefined) {
@@ -148,6 +152,7 @@ export class LoadPlayer {
       const left = this.#env.joinTimeoutMs - (performance.now() - start);
       await connected(this.pc, Math.max(1, left));
       this.connectedAt = performance.now();
+      this.#env.reports?.add(this);
       for (const socket of this.#sockets()) {
         if (this.#env.fastRx?.add(socket, this)) {
           this.rx = "ffi";
@@ -385,8 +390,19 @@ export class LoadPlayer {
     };
   }
 
+  /** Sends one receiver report for both receivers (see bench/load/receiver-reports.ts). */
+  report(): void {
+    const receivers = [this.receivers.video, this.receivers.audio].filter((r) => r !== undefined);
+    const packet = receiverReport(receivers);
+    const transport = (this.receivers.video as unknown as {
+      dtlsTransport?: { sendRtcp(p: unknown[]): Promise<unknown> };
+    })?.dtlsTransport;
+    if (packet && transport) transport.sendRtcp([packet]).catch(() => {});
+  }
+
   /** Ends the session (DELETE) and closes the connection. */
   async close(): Promise<void> {
+    this.#env.reports?.remove(this);
     for (const socket of this.#sockets()) this.#env.fastRx?.remove(socket);
     await del(this.sessionUrl, this.token);
     await this.pc.close().catch(() => {});

@@ -2,7 +2,8 @@
  * Many WHEP players in one process, cheap enough that one load core outlasts the server.
  *
  * Each player is a real werift peer connection (ICE, DTLS, SRTP keys, consent freshness, RTCP
- * receiver reports), but its RTP is counted at the socket from the clear part of the SRTP
+ * receiver reports — sent from one timer per process, bench/load/receiver-reports.ts), but its
+ * RTP is counted at the socket from the clear part of the SRTP
  * packet (RFC 3711 leaves the 12-byte RTP header unencrypted) and, mostly, dropped there:
  *
  * - every datagram reaching a player's socket goes through {@link LoadPlayer.onDatagram} first:
@@ -47,6 +48,7 @@ import { FastRx } from "./fast-rx.ts";
 import { useNativeSrtcp } from "../../src/media/werift/srtcp.ts";
 import { LoadPlayer, type PlayerEnv } from "./load-player.ts";
 import { DelaySamples, socketDrops } from "./rtp-stream.ts";
+import { ReportClock } from "./receiver-reports.ts";
 
 type Emit = (this: object, event: string, ...rest: unknown[]) => boolean;
 
@@ -106,6 +108,7 @@ export async function main(argv: string[]): Promise<never> {
     fastRx,
     samples: new DelaySamples(),
     gapped: new Set<LoadPlayer>(),
+    reports: new ReportClock(),
   };
   if (env.nack) {
     setInterval(() => {
