@@ -194,6 +194,7 @@ async function main(session: RampSession, steps: number[], profileN: number): Pr
           settleSeconds: config.settleS,
           perProcess: config.perProcess,
           sampleEvery: Number(args["sample-every"]),
+          rx: args.rx,
           nack: !args["no-nack"],
           criteria: CRITERIA,
           noise: {

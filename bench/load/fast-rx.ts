@@ -37,6 +37,8 @@ type Emit = (this: object, event: string, ...rest: unknown[]) => boolean;
 
 const VLEN = 64;
 const SLOT = 2048;
+/** A slot when the kernel may hand over a whole segmented send at once (UDP GRO). */
+const GRO_SLOT = 65536;
 const MSG_DONTWAIT = 0x40;
 const EPOLLIN = 1;
 const EPOLL_CTL_ADD = 1;
@@ -45,6 +47,8 @@ const MAX_EVENTS = 256;
 const CONTROL = 64;
 const SOL_SOCKET = 1;
 const SO_TIMESTAMPNS = 35;
+const SOL_UDP = 17;
+const UDP_GRO = 104;
 
 const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
@@ -60,7 +64,9 @@ export class FastRx {
   readonly #epfd: number;
   readonly #emit: Emit;
   readonly #byFd = new Map<number, { socket: object; player: Tapped }>();
-  readonly #data = new Uint8Array(new ArrayBuffer(VLEN * SLOT));
+  readonly #slot: number;
+  readonly #gro: boolean;
+  readonly #data: Uint8Array;
   readonly #names = new Uint8Array(new ArrayBuffer(VLEN * 16));
   readonly #iovs = new Uint8Array(new ArrayBuffer(VLEN * 16));
   readonly #msgs = new Uint8Array(new ArrayBuffer(VLEN * 64));
@@ -69,15 +75,20 @@ export class FastRx {
   readonly #msgView: DataView;
   readonly #events = new Uint8Array(new ArrayBuffer(MAX_EVENTS * 12));
   readonly #eventsView = new DataView(this.#events.buffer);
+  /** The GRO segment size of the message {@link FastRx.#readControl} read last (0: none). */
+  #segment = 0;
   /** Messages the last `recvmmsg` filled, whose lengths it overwrote (reset before the next). */
   #used = 0;
   #timer?: ReturnType<typeof setInterval>;
   /** Datagrams read and wake-ups, for the report. */
-  readonly stats = { datagrams: 0, wakeups: 0, calls: 0 };
+  readonly stats = { datagrams: 0, wakeups: 0, calls: 0, coalesced: 0 };
 
-  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, emit: Emit) {
+  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, emit: Emit, gro: boolean) {
     this.#lib = lib;
     this.#emit = emit;
+    this.#gro = gro;
+    this.#slot = gro ? GRO_SLOT : SLOT;
+    this.#data = new Uint8Array(new ArrayBuffer(VLEN * this.#slot));
     this.#epfd = lib.symbols.epoll_create1(0);
     if (this.#epfd < 0) throw new Error("epoll_create1 failed");
     const iov = new DataView(this.#iovs.buffer);
@@ -87,8 +98,8 @@ export class FastRx {
     const iovs = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#iovs)));
     const control = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#control)));
     for (let i = 0; i < VLEN; i++) {
-      iov.setBigUint64(i * 16, data + BigInt(i * SLOT), true); // iov_base
-      iov.setBigUint64(i * 16 + 8, BigInt(SLOT), true); // iov_len
+      iov.setBigUint64(i * 16, data + BigInt(i * this.#slot), true); // iov_base
+      iov.setBigUint64(i * 16 + 8, BigInt(this.#slot), true); // iov_len
       const m = i * 64; // struct mmsghdr: msghdr (56 bytes) + msg_len (4) + padding
       this.#msgView.setBigUint64(m, names + BigInt(i * 16), true); // msg_name
       this.#msgView.setUint32(m + 8, 16, true); // msg_namelen
@@ -101,18 +112,28 @@ export class FastRx {
 
   /**
    * Opens libc, or returns undefined (not Linux x86-64/aarch64, or no `--allow-ffi`).
-   * `emit` is `dgram.Socket.prototype.emit` as it was before any tap.
+   * `emit` is `dgram.Socket.prototype.emit` as it was before any tap. With `gro`, each socket
+   * takes a segmented send whole (`UDP_GRO`, see {@link FastRx.add}).
    */
-  static open(emit: Emit): FastRx | undefined {
+  static open(emit: Emit, options: { gro?: boolean } = {}): FastRx | undefined {
     if (Deno.build.os !== "linux") return undefined;
     try {
-      return new FastRx(Deno.dlopen("libc.so.6", SYMBOLS), emit);
+      return new FastRx(Deno.dlopen("libc.so.6", SYMBOLS), emit, options.gro ?? false);
     } catch {
       return undefined;
     }
   }
 
-  /** Takes over receiving on `socket` (a bound IPv4 `node:dgram` socket); false if it cannot. */
+  /**
+   * Takes over receiving on `socket` (a bound IPv4 `node:dgram` socket); false if it cannot.
+   *
+   * With UDP GRO on (`open(…, { gro: true })`), a datagram sent as one segmented `sendmsg`
+   * (`UDP_SEGMENT`) reaches the socket as one buffer with its segment size (Linux ≥ 5.0): the
+   * kernel does not split it into one socket buffer per datagram on the way in. On loopback that
+   * splitting and queueing runs on the *sender's* core, inside its `sendmsg`, where a player on
+   * another machine never puts it (bench/README.md); the segments are handed to the player one
+   * by one, as separate datagrams would be.
+   */
   add(socket: object, player: Tapped): boolean {
     const fd = descriptorOf(socket);
     if (fd === undefined) return false;
@@ -123,6 +144,10 @@ export class FastRx {
     if (this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_ADD, fd, event) !== 0) return false;
     const on = new Uint8Array(new Int32Array([1]).buffer);
     this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, on, 4);
+    if (this.#gro && this.#lib.symbols.setsockopt(fd, SOL_UDP, UDP_GRO, on, 4) !== 0) {
+      this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, event);
+      return false;
+    }
     stopDenoReceive(socket);
     this.#leaveRuntimePoll(fd);
     this.#byFd.set(fd, { socket, player });
@@ -187,41 +212,66 @@ export class FastRx {
       this.stats.calls++;
       this.#used = Math.max(got, 0);
       if (got <= 0) return;
-      this.stats.datagrams += got;
       for (let i = 0; i < got; i++) {
-        const len = this.#msgView.getUint32(i * 64 + 56, true);
-        const datagram = this.#data.subarray(i * SLOT, i * SLOT + Math.min(len, SLOT));
-        if (entry.player.onDatagram(datagram, this.#arrival(i))) continue;
-        const name = this.#names.subarray(i * 16, i * 16 + 16);
-        const rinfo = {
-          address: `${name[4]}.${name[5]}.${name[6]}.${name[7]}`,
-          port: (name[2] << 8) | name[3],
-          family: "IPv4",
-          size: datagram.byteLength,
-        };
-        try {
-          this.#emit.call(entry.socket, "message", Buffer.from(datagram), rinfo);
-        } catch {
-          // werift's own handler logs and swallows its errors; nothing to do here
+        const len = Math.min(this.#msgView.getUint32(i * 64 + 56, true), this.#slot);
+        const arrivedAt = this.#readControl(i);
+        const step = this.#segment > 0 ? this.#segment : len;
+        if (step < len) this.stats.coalesced++;
+        const base = i * this.#slot;
+        for (let at = 0; at < len; at += step) {
+          const datagram = this.#data.subarray(base + at, base + Math.min(at + step, len));
+          this.stats.datagrams++;
+          if (entry.player.onDatagram(datagram, arrivedAt)) continue;
+          this.#toWerift(entry.socket, datagram, i);
         }
       }
       if (got < VLEN) return;
     }
   }
 
-  /** The kernel's receive time of message `i` (ms since the epoch), if it gave one. */
-  #arrival(i: number): number | undefined {
-    const c = i * CONTROL;
-    const controllen = this.#msgView.getUint32(i * 64 + 40, true);
-    if (controllen < 32) return undefined;
-    const level = this.#controlView.getInt32(c + 8, true);
-    const type = this.#controlView.getInt32(c + 12, true);
-    if (level !== SOL_SOCKET || type !== SO_TIMESTAMPNS) return undefined;
-    // struct timespec: 64-bit seconds and nanoseconds, read as 32-bit halves (no BigInt)
-    const sec = this.#controlView.getUint32(c + 16, true) +
-      this.#controlView.getUint32(c + 20, true) * 0x1_0000_0000;
-    const nsec = this.#controlView.getUint32(c + 24, true);
-    return sec * 1000 + nsec / 1e6;
+  /** Hands `datagram` (of message `i`) to werift as `node:dgram` would. */
+  #toWerift(socket: object, datagram: Uint8Array, i: number): void {
+    const name = this.#names.subarray(i * 16, i * 16 + 16);
+    const rinfo = {
+      address: `${name[4]}.${name[5]}.${name[6]}.${name[7]}`,
+      port: (name[2] << 8) | name[3],
+      family: "IPv4",
+      size: datagram.byteLength,
+    };
+    try {
+      this.#emit.call(socket, "message", Buffer.from(datagram), rinfo);
+    } catch {
+      // werift's own handler logs and swallows its errors; nothing to do here
+    }
+  }
+
+  /**
+   * Reads the control messages of message `i`: returns the kernel's receive time (ms since the
+   * epoch) if it gave one, and leaves the GRO segment size in {@link FastRx.#segment} (0: one
+   * datagram).
+   */
+  #readControl(i: number): number | undefined {
+    this.#segment = 0;
+    const start = i * CONTROL;
+    const end = start + Math.min(this.#msgView.getUint32(i * 64 + 40, true), CONTROL);
+    const v = this.#controlView;
+    let arrivedAt: number | undefined;
+    // struct cmsghdr: 64-bit length, level, type, then the data (8-byte aligned)
+    for (let c = start; c + 16 <= end;) {
+      const length = v.getUint32(c, true);
+      if (length < 16) break;
+      const level = v.getInt32(c + 8, true);
+      const type = v.getInt32(c + 12, true);
+      if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && length >= 32) {
+        // struct timespec: 64-bit seconds and nanoseconds, read as 32-bit halves (no BigInt)
+        const sec = v.getUint32(c + 16, true) + v.getUint32(c + 20, true) * 0x1_0000_0000;
+        arrivedAt = sec * 1000 + v.getUint32(c + 24, true) / 1e6;
+      } else if (level === SOL_UDP && type === UDP_GRO && length >= 20) {
+        this.#segment = v.getInt32(c + 16, true);
+      }
+      c += (length + 7) & ~7;
+    }
+    return arrivedAt;
   }
 }
 

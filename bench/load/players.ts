@@ -32,7 +32,7 @@
  *
  * ```sh
  * deno run -A bench/load/players.ts --whep URL [--sample-every 20] [--nack-delay 20] [--no-nack]
- *   [--rx ffi|dgram] [--concurrency 6] [--join-timeout 20] [--any-address]
+ *   [--rx ffi|ffi-gro|dgram] [--concurrency 6] [--join-timeout 20] [--any-address]
  * ```
  *
  * @module
@@ -91,11 +91,12 @@ export async function main(argv: string[]): Promise<never> {
   const taps = new WeakMap<object, LoadPlayer>();
   const originalEmit = installTap(taps);
   /** The FFI receive path (`--rx ffi`, the default), when libc can be opened. */
-  const fastRx = args.rx === "ffi" ? FastRx.open(originalEmit) : undefined;
+  const ffi = args.rx === "ffi" || args.rx === "ffi-gro";
+  const fastRx = ffi ? FastRx.open(originalEmit, { gro: args.rx === "ffi-gro" }) : undefined;
   // the players' RTCP (receiver reports out, the server's sender reports in) on OpenSSL, as the
   // server's is: werift builds a node:crypto cipher per RTCP packet (a load cost, not the server's)
   if (fastRx) useNativeSrtcp();
-  if (args.rx === "ffi" && !fastRx) {
+  if (ffi && !fastRx) {
     console.error("players: the FFI receive path is not available here: using node:dgram");
   }
   const env: PlayerEnv = {

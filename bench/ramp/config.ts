@@ -51,8 +51,10 @@ export const USAGE = `usage: deno task bench [-- options]
   --per-process N         players per load process (default 100)
   --sample-every K        players decrypt one RTP packet in K for the delay (default 20)
   --no-nack               players do not NACK sequence gaps
-  --rx ffi|dgram          how players read their sockets once connected: libc recvmmsg through
-                          FFI (default; falls back to dgram when FFI is unavailable) or node:dgram
+  --rx ffi|ffi-gro|dgram  how players read their sockets once connected: libc recvmmsg through
+                          FFI (default; falls back to dgram when FFI is unavailable), the same
+                          with UDP GRO on (a segmented send arrives whole: on loopback the
+                          server's core no longer splits it for the players), or node:dgram
   --whip URL --whep URL   target another server (then nothing is started)
   --token T | --publisher-token T --player-token T
   --server-pid PID        that server's process, for CPU/RSS (and pinning unless --no-pin)

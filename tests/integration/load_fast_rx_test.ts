@@ -72,3 +72,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "load fast-rx: with UDP GRO a segmented send arrives whole and is handed over datagram by datagram",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const libc = Deno.dlopen("libc.so.6", {
+      setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+    });
+    for (const gro of [true, false]) {
+      const rx = FastRx.open(dgram.Socket.prototype.emit as never, { gro });
+      assert.ok(rx, "libc through FFI");
+      const player = await boundUdp();
+      const peer = await boundUdp();
+      try {
+        const hello = new Promise<void>((resolve) => peer.once("message", () => resolve()));
+        player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
+        await hello;
+        const received: string[] = [];
+        const got = Promise.withResolvers<void>();
+        assert.ok(rx.add(player, {
+          onDatagram(buf) {
+            received.push(new TextDecoder().decode(buf));
+            if (received.length === 3) got.resolve();
+            return true;
+          },
+        }));
+        // the peer sends 250 bytes as 100 + 100 + 50 in one system call (UDP_SEGMENT, as the
+        // server sends a frame)
+        const segment = new Uint8Array(new Int32Array([100]).buffer);
+        const fd = descriptorOf(peer)!;
+        assert.equal(libc.symbols.setsockopt(fd, 17, 103, segment, 4), 0, "UDP_SEGMENT");
+        const body = "a".repeat(100) + "b".repeat(100) + "c".repeat(50);
+        peer.send(Buffer.from(body), player.address().port, "127.0.0.1");
+        const timeout = setTimeout(() => got.reject(new Error(`received ${received}`)), 3000);
+        await got.promise.finally(() => clearTimeout(timeout));
+        assert.deepEqual(received, ["a".repeat(100), "b".repeat(100), "c".repeat(50)]);
+        assert.equal(rx.stats.datagrams, 3);
+        assert.equal(rx.stats.coalesced, gro ? 1 : 0, gro ? "one buffer" : "three buffers");
+      } finally {
+        rx.remove(player);
+        rx.stop();
+        await new Promise<void>((resolve) => player.close(() => resolve()));
+        await new Promise<void>((resolve) => peer.close(() => resolve()));
+      }
+    }
+    libc.close();
+  },
+});
