@@ -48,7 +48,7 @@ export const USAGE = `usage: deno task bench [-- options]
                           --cpu-prof, summarised (auto: the largest N that held in the newest
                           bench/results/*-full.json); --profile-hold S (default 20)
   --profile-load DIR      also write CPU profiles of the load processes into DIR
-  --per-process N         players per load process (default 100)
+  --per-process N         players per load process (default 200)
   --sample-every K        players decrypt one RTP packet in K for the delay (default 20)
   --no-nack               players do not NACK sequence gaps
   --rx ffi|ffi-gro|dgram  how players read their sockets once connected: libc recvmmsg through
@@ -110,7 +110,7 @@ function parse(argv: string[]) {
       "profile-hold": { type: "string", default: "20" },
       "profile-dir": { type: "string" },
       "profile-load": { type: "string" },
-      "per-process": { type: "string", default: "100" },
+      "per-process": { type: "string", default: "200" },
       "sample-every": { type: "string", default: "20" },
       "join-concurrency": { type: "string", default: "6" },
       "no-nack": { type: "boolean", default: false },
