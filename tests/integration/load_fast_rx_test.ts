@@ -25,6 +25,26 @@ function epollsWatching(fd: number): number[] {
   return found;
 }
 
+/** A tap that keeps what it is handed, and a wait for the `count`-th datagram (3 s at most). */
+function collector(count: number) {
+  const received: string[] = [];
+  const got = Promise.withResolvers<void>();
+  return {
+    received,
+    tap: {
+      onDatagram(buf: Uint8Array) {
+        received.push(new TextDecoder().decode(buf));
+        if (received.length === count) got.resolve();
+        return true;
+      },
+    },
+    done(): Promise<void> {
+      const timeout = setTimeout(() => got.reject(new Error(`received ${received}`)), 3000);
+      return got.promise.finally(() => clearTimeout(timeout));
+    },
+  };
+}
+
 Deno.test({
   name: "load fast-rx: a socket it takes over leaves the runtime's epoll and still works",
   ignore: Deno.build.os !== "linux",
@@ -44,22 +64,14 @@ Deno.test({
       assert.ok(fd !== undefined);
       assert.ok(epollsWatching(fd).length >= 1, "the runtime registers the socket it opens");
 
-      const received: string[] = [];
-      const got = Promise.withResolvers<void>();
-      assert.ok(rx.add(player, {
-        onDatagram(buf) {
-          received.push(new TextDecoder().decode(buf));
-          if (received.length === 3) got.resolve();
-          return true;
-        },
-      }));
+      const three = collector(3);
+      assert.ok(rx.add(player, three.tap));
       assert.equal(epollsWatching(fd).length, 1, "only the fast path's own epoll watches it");
 
       const port = player.address().port;
       for (const text of ["one", "two", "three"]) peer.send(Buffer.from(text), port, "127.0.0.1");
-      const timeout = setTimeout(() => got.reject(new Error(`received ${received}`)), 3000);
-      await got.promise.finally(() => clearTimeout(timeout));
-      assert.deepEqual(received.sort(), ["one", "three", "two"]);
+      await three.done();
+      assert.deepEqual(three.received.sort(), ["one", "three", "two"]);
 
       const back = new Promise<string>((resolve) => peer.once("message", (m) => resolve(`${m}`)));
       player.send(Buffer.from("reply"), peer.address().port, "127.0.0.1");
@@ -90,15 +102,8 @@ Deno.test({
         const hello = new Promise<void>((resolve) => peer.once("message", () => resolve()));
         player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
         await hello;
-        const received: string[] = [];
-        const got = Promise.withResolvers<void>();
-        assert.ok(rx.add(player, {
-          onDatagram(buf) {
-            received.push(new TextDecoder().decode(buf));
-            if (received.length === 3) got.resolve();
-            return true;
-          },
-        }));
+        const three = collector(3);
+        assert.ok(rx.add(player, three.tap));
         // the peer sends 250 bytes as 100 + 100 + 50 in one system call (UDP_SEGMENT, as the
         // server sends a frame)
         const segment = new Uint8Array(new Int32Array([100]).buffer);
@@ -106,9 +111,8 @@ Deno.test({
         assert.equal(libc.symbols.setsockopt(fd, 17, 103, segment, 4), 0, "UDP_SEGMENT");
         const body = "a".repeat(100) + "b".repeat(100) + "c".repeat(50);
         peer.send(Buffer.from(body), player.address().port, "127.0.0.1");
-        const timeout = setTimeout(() => got.reject(new Error(`received ${received}`)), 3000);
-        await got.promise.finally(() => clearTimeout(timeout));
-        assert.deepEqual(received, ["a".repeat(100), "b".repeat(100), "c".repeat(50)]);
+        await three.done();
+        assert.deepEqual(three.received, ["a".repeat(100), "b".repeat(100), "c".repeat(50)]);
         assert.equal(rx.stats.datagrams, 3);
         assert.equal(rx.stats.coalesced, gro ? 1 : 0, gro ? "one buffer" : "three buffers");
       } finally {
