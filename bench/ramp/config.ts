@@ -186,6 +186,9 @@ export function parseRampArgs(argv: string[]): RampConfig | undefined {
   const mode: RampConfig["mode"] = args.profile ? "profile" : args.quick ? "quick" : "full";
   const external = args.whip !== undefined || args.whep !== undefined;
   if (external && !(args.whip && args.whep)) throw new UsageError("--whip and --whep go together");
+  if (!["ffi", "ffi-gro", "dgram"].includes(args.rx)) {
+    throw new UsageError(`--rx is ffi, ffi-gro or dgram, not "${args.rx}"`);
+  }
   if (external && mode === "profile") {
     throw new UsageError(
       "--profile profiles this repository's server; it cannot be used with --whip",
