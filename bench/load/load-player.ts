@@ -36,6 +36,8 @@ import {
 
 /** Most sequence numbers NACKed for one gap (a longer gap is not worth repairing). */
 const MAX_NACK_GAP = 64;
+/** The fields of a werift receiver that the player's own RTCP is sent with. */
+type RtcpSide = { rtcpSsrc: number; dtlsTransport?: { sendRtcp(p: unknown[]): Promise<unknown> } };
 /** Receive buffer per datagram once connected, bytes (see {@link LoadPlayer.join}). */
 const RECV_BUFFER = 2048;
 /** Where a sampled packet's payload is decrypted. */
@@ -353,10 +355,7 @@ export class LoadPlayer {
       due.set(ssrc, list);
     }
     if (this.#missing.size === 0) this.#env.gapped.delete(this);
-    const receiver = this.receivers.video as unknown as {
-      rtcpSsrc: number;
-      dtlsTransport?: { sendRtcp(p: unknown[]): Promise<unknown> };
-    };
+    const receiver = this.#rtcpSide();
     if (!receiver?.dtlsTransport) return;
     for (const [ssrc, lost] of due) {
       const packet = new RtcpTransportLayerFeedback({
@@ -394,10 +393,13 @@ export class LoadPlayer {
   report(): void {
     const receivers = [this.receivers.video, this.receivers.audio].filter((r) => r !== undefined);
     const packet = receiverReport(receivers);
-    const transport = (this.receivers.video as unknown as {
-      dtlsTransport?: { sendRtcp(p: unknown[]): Promise<unknown> };
-    })?.dtlsTransport;
+    const transport = this.#rtcpSide()?.dtlsTransport;
     if (packet && transport) transport.sendRtcp([packet]).catch(() => {});
+  }
+
+  /** What this player's RTCP (NACKs, receiver reports) goes out from: the video receiver's. */
+  #rtcpSide(): RtcpSide | undefined {
+    return this.receivers.video as unknown as RtcpSide | undefined;
   }
 
   /** Ends the session (DELETE) and closes the connection. */

@@ -25,7 +25,6 @@ interface ReportingReceiver {
   >;
   lastSRtimestamp: Record<number, number>;
   receiveLastSRTimestamp: Record<number, number>;
-  dtlsTransport?: { sendRtcp(packets: unknown[]): Promise<unknown> };
   runRtcp(): Promise<void>;
 }
 
@@ -66,7 +65,7 @@ export function receiverReport(receivers: object[]): RtcpRrPacket | undefined {
       );
     }
   }
-  if (reports.length === 0 || list.length === 0) return undefined;
+  if (reports.length === 0) return undefined;
   return new RtcpRrPacket({ ssrc: list[0].rtcpSsrc, reports });
 }
 
