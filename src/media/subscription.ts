@@ -30,17 +30,12 @@ import { setSendCodec } from "./werift/patches.ts";
 import { Emitter } from "../events.ts";
 import { asksKeyframeOf } from "./keyframe-request.ts";
 import { trace } from "./trace.ts";
-import { keyframeUnitLength } from "./keyframe-cache.ts";
+import { Replay } from "./replay.ts";
 
 /** RTP clock rates, for timestamp continuity across a source switch. */
 const CLOCK: Record<Kind, number> = { audio: 48_000, video: 90_000 };
 /** How often an automatic player's layer is reconsidered, ms. */
 const LAYER_CHECK_MS = 1000;
-/** Priming paces the cached packets: this many per tick (every {@link PRIME_TICK_MS}), … */
-const PRIME_BATCH = 40;
-const PRIME_FIRST_MAX = 160; // … but the first batch is the keyframe's access unit, up to this
-/** Interval between priming batches, ms (40 × 1,200 B / 4 ms ≈ 100 Mbit/s, ≈ 10× real time). */
-const PRIME_TICK_MS = 4;
 
 /** Per-packet counters of `/metrics`, looked up once. */
 const COUNTED = {
@@ -99,8 +94,8 @@ export class Subscription {
   #timer?: ReturnType<typeof setInterval>;
   /** Creation time until the first packet is sent (the join-time histogram). */
   #startedAt?: number = performance.now();
-  /** Video waiting to be sent while the cache is replayed (cached, then live packets). */
-  #priming?: { queue: { rtp: RtpPacket; codec: Codec }[]; timer?: ReturnType<typeof setTimeout> };
+  /** The keyframe cache's replay to the player, while it runs (live video queues behind it). */
+  #replay?: Replay;
   #audio?: SenderEntry;
   #video?: SenderEntry;
 
@@ -216,7 +211,13 @@ export class Subscription {
         this.#waiting = false;
         entry.continuity = true;
         start = true;
-      } else if (keyframe && this.#waiting && rid === this.#current) {
+      } else if (keyframe && rid === this.#current && (this.#waiting || this.#replay?.running)) {
+        // a replay still going when the next keyframe comes live has fallen behind: what is
+        // left of it is older than this keyframe, so the player starts here, without a gap
+        if (this.#replay?.running) {
+          entry.continuity = true;
+          metrics.replaysCut.inc("keyframe");
+        }
         this.#waiting = false;
         start = true;
       }
@@ -225,8 +226,14 @@ export class Subscription {
         this.#startAtKeyframe(entry, rtp, codec, rid, now);
         return;
       }
-      if (this.#priming) {
-        this.#priming.queue.push({ rtp, codec });
+      if (this.#replay?.running) {
+        if (!this.#replay.queue(rtp, codec)) {
+          // too far behind and no keyframe came to end it: the player waits for one
+          this.#waiting = true;
+          entry.continuity = true; // the player's sequence numbers go on without a gap
+          metrics.replaysCut.inc("behind");
+          this.keyframeRequests.emit(rid);
+        }
         return;
       }
     }
@@ -292,11 +299,7 @@ export class Subscription {
     if (!entry.fast.send(rtp, target.payloadType, target.clockRate, now)) EGRESS.dropped.n++;
   }
 
-  /**
-   * Replays the cached keyframe and what followed it, paced (a whole GOP at once would
-   * overflow socket buffers on the way), with live packets queued behind it so nothing is
-   * reordered; or asks for a keyframe when the cache is empty.
-   */
+  /** Replays the layer's keyframe cache (replay.ts); or asks for a keyframe when it is empty. */
   #prime(): void {
     const video = this.#video;
     const source = this.#source;
@@ -312,27 +315,16 @@ export class Subscription {
     metrics.keyframeCache.inc("hit");
     this.#waiting = false;
     this.#primed += cached.length;
-    this.#priming = { queue: cached.map((rtp) => ({ rtp, codec })) };
-    this.#drainPriming(Math.max(keyframeUnitLength(cached, PRIME_FIRST_MAX), PRIME_BATCH));
+    this.#replay = new Replay(cached, codec, {
+      forward: (rtp, c) => this.#forward("video", video, rtp, c, performance.now()),
+      flush: () => this.#egress?.flush(),
+    });
     trace("rtp.first", { tag: "whep", kind: "video", cached: cached.length });
   }
 
-  #drainPriming(count = PRIME_BATCH): void {
-    const priming = this.#priming;
-    const video = this.#video;
-    if (!priming || !video) return;
-    for (const { rtp, codec } of priming.queue.splice(0, count)) {
-      this.#forward("video", video, rtp, codec, performance.now());
-    }
-    this.#egress?.flush();
-    if (priming.queue.length > 0) {
-      priming.timer = setTimeout(() => this.#drainPriming(), PRIME_TICK_MS);
-    } else this.#priming = undefined;
-  }
-
   #stopPriming(): void {
-    clearTimeout(this.#priming?.timer);
-    this.#priming = undefined;
+    this.#replay?.stop();
+    this.#replay = undefined;
   }
 
   /** Re-chooses the layer; a change waits for the new layer's keyframe (requested now). */

@@ -130,6 +130,11 @@ export const metrics = {
     "Player starts served from the keyframe cache (hit) or waiting for a keyframe (miss).",
     "result",
   ),
+  replaysCut: new Counter(
+    "sfu_keyframe_replays_cut_total",
+    "Keyframe-cache replays cut short because they fell behind: the next keyframe came live first (keyframe), or too many live packets waited behind one (behind).",
+    "reason",
+  ),
   sessionsEnded: new Counter("sfu_sessions_ended_total", "Sessions ended, by reason.", "reason"),
   postSeconds: new Histogram(
     "sfu_post_duration_seconds",
