@@ -96,6 +96,8 @@ export class Child {
   }
 
   #keep(line: string): void {
+    const log = Deno.env.get("BENCH_SERVER_LOG");
+    if (log && this.name === "server") Deno.writeTextFileSync(log, line + "\n", { append: true });
     // deno-lint-ignore no-control-regex
     this.tail.push(`${this.name}: ${line.replace(/\x1b\[[0-9;]*m/g, "")}`);
     if (this.tail.length > 40) this.tail.shift();
