@@ -64,7 +64,8 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     RATE_LIMIT_IP: "10000000",
     RATE_LIMIT_IDENTITY: "10000000",
     ICE_LOOPBACK: "true",
-    LOG_LEVEL: "warn",
+    // with its output kept (BENCH_SERVER_LOG, child.ts): every session's end and its reason too
+    LOG_LEVEL: Deno.env.get("BENCH_SERVER_LOG") ? "info" : "warn",
     // the shared media ports on ports the system picks (several benches may run at once)
     UDP_PORT: "0",
     TCP_PORT: "0",
