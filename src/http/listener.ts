@@ -31,6 +31,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.ts";
+import { awaitAccept, PROBE_INTERVAL_MS } from "./watchdog.ts";
 
 /**
  * Largest request line and headers, bytes (431 beyond). Node's default is 16 KiB; a bearer token
@@ -130,61 +131,13 @@ export interface HttpListener {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** How often the watchdog checks that the listening socket still accepts, ms. */
-export const PROBE_INTERVAL_MS = 2000;
-/** How long a probe connection may take to be accepted before the socket is replaced, ms. */
-export const PROBE_TIMEOUT_MS = 1000;
-/** How often a probe looks whether its connection was accepted, ms. */
-export const PROBE_TURN_MS = 20;
-/** A turn of the event loop later than this makes a probe give no verdict, ms. */
-export const PROBE_LAG_MS = 100;
-
-/** The clock a probe waits on (a test gives its own). */
-export interface ProbeClock {
-  /** `performance.now()`. */
-  now(): number;
-  /** Resolves after `ms`, or later when the event loop is busy. */
-  sleep(ms: number): Promise<void>;
-}
-
-const REAL_CLOCK: ProbeClock = {
-  now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
-/**
- * The watchdog's verdict on a probe connected since `started` (the clock's time): true once
- * `accepted()` says a connection was accepted since then; false when none was within
- * {@link PROBE_TIMEOUT_MS} and one turn more; undefined (no verdict) when that wait — or the
- * connect before it — had a turn of the event loop later than {@link PROBE_LAG_MS}: a busy loop
- * delays the accept too, and replacing a live socket would drop every connection in its backlog
- * (a join storm that kept the loop busy for seconds made the watchdog do exactly that).
- */
-export async function awaitAccept(
-  started: number,
-  accepted: () => boolean,
-  clock: ProbeClock = REAL_CLOCK,
-): Promise<boolean | undefined> {
-  let lagged = clock.now() - started > PROBE_LAG_MS;
-  const turn = async () => {
-    const asked = clock.now();
-    await clock.sleep(PROBE_TURN_MS);
-    if (clock.now() - asked > PROBE_TURN_MS + PROBE_LAG_MS) lagged = true;
-  };
-  const deadline = started + PROBE_TIMEOUT_MS;
-  while (!accepted() && clock.now() < deadline) await turn();
-  if (!accepted()) await turn(); // an accept that completed with the last turn
-  if (accepted()) return true;
-  return lagged ? undefined : false;
-}
-
 /**
  * Starts listening; resolves once bound, rejects with a `Deno.errors` class when it cannot.
  *
  * A watchdog connects to the listener when nothing was accepted for {@link PROBE_INTERVAL_MS}: Deno 2.9's `node:net`
  * listening socket stops accepting for good, without an `error` event, once one `accept` failed
  * with `EMFILE` (measured: a server under `prlimit --nofile=300` flooded past it never accepted
- * again). When a probe is not accepted within {@link PROBE_TIMEOUT_MS}, while the event loop kept
+ * again). When a probe is not accepted within `PROBE_TIMEOUT_MS` (watchdog.ts), while the event loop kept
  * its turns on time, the listening socket is closed and a new one opened on the same address; the
  * connections already open are served on.
  */

@@ -6,7 +6,8 @@
  * socket really is dead and must be replaced, is tests/hostile/connections_test.ts.
  */
 import assert from "node:assert/strict";
-import { listenHttp, PROBE_INTERVAL_MS } from "../../src/http/listener.ts";
+import { listenHttp } from "../../src/http/listener.ts";
+import { PROBE_INTERVAL_MS } from "../../src/http/watchdog.ts";
 
 Deno.test("an idle, healthy listener is probed but never reopened", async () => {
   const errors: string[] = [];

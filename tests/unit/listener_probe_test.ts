@@ -1,5 +1,5 @@
 /**
- * The HTTP listener watchdog's verdict on a probe (src/http/listener.ts, `awaitAccept`), on a
+ * The HTTP listener watchdog's verdict on a probe (src/http/watchdog.ts, `awaitAccept`), on a
  * clock the test moves: a probe that waited on a lagging event loop gives no verdict, so a join
  * storm that keeps the loop busy does not get a live listening socket replaced (which dropped
  * every connection in its backlog).
@@ -10,7 +10,7 @@ import {
   PROBE_LAG_MS,
   PROBE_TIMEOUT_MS,
   type ProbeClock,
-} from "../../src/http/listener.ts";
+} from "../../src/http/watchdog.ts";
 
 /** A clock whose sleeps take `ms`, or `late(n)` more at turn n. */
 function clock(late: (turn: number) => number = () => 0): ProbeClock & { turns: number } {
