@@ -34,11 +34,14 @@ export interface ReplayTarget {
   flush(): void;
 }
 
-/** One replay; it sends its first batch when made. */
+/**
+ * One replay of one source's video; it sends its first batch when made. The live packets queued
+ * behind it are of that source, so of its codec too (a new source stops the replay).
+ */
 export class Replay {
   readonly #target: ReplayTarget;
+  readonly #codec: Codec;
   readonly #packets: RtpPacket[];
-  readonly #codecs: Codec[];
   #next = 0;
   #live = 0;
   #timer?: ReturnType<typeof setTimeout>;
@@ -47,8 +50,8 @@ export class Replay {
   /** Replays `cached` (in codec `codec`) to `target`. */
   constructor(cached: readonly RtpPacket[], codec: Codec, target: ReplayTarget) {
     this.#target = target;
+    this.#codec = codec;
     this.#packets = [...cached];
-    this.#codecs = cached.map(() => codec);
     this.#send(Math.max(keyframeUnitLength(cached, REPLAY_FIRST_MAX), REPLAY_BATCH));
   }
 
@@ -61,13 +64,12 @@ export class Replay {
    * Queues a live packet behind the replay; false (and the replay stops) when more than
    * {@link REPLAY_LIVE_MAX} would wait: the player should wait for a keyframe instead.
    */
-  queue(rtp: RtpPacket, codec: Codec): boolean {
+  queue(rtp: RtpPacket): boolean {
     if (++this.#live > REPLAY_LIVE_MAX) {
       this.stop();
       return false;
     }
     this.#packets.push(rtp);
-    this.#codecs.push(codec);
     return true;
   }
 
@@ -76,17 +78,15 @@ export class Replay {
     clearTimeout(this.#timer);
     this.#done = true;
     this.#packets.length = 0;
-    this.#codecs.length = 0;
   }
 
   #send(count: number): void {
     if (this.#done) return;
     const packets = this.#packets;
     const end = Math.min(packets.length, this.#next + count);
-    for (let i = this.#next; i < end; i++) this.#target.forward(packets[i], this.#codecs[i]);
+    for (let i = this.#next; i < end; i++) this.#target.forward(packets[i], this.#codec);
     this.#next = end;
     this.#target.flush();
-    if (this.#done) return; // stopped by what it sent
     if (end < packets.length) {
       this.#timer = setTimeout(() => this.#send(REPLAY_BATCH), REPLAY_TICK_MS);
     } else this.stop();

@@ -227,7 +227,7 @@ export class Subscription {
         return;
       }
       if (this.#replay?.running) {
-        if (!this.#replay.queue(rtp, codec)) {
+        if (!this.#replay.queue(rtp)) {
           // too far behind and no keyframe came to end it: the player waits for one
           this.#waiting = true;
           entry.continuity = true; // the player's sequence numbers go on without a gap

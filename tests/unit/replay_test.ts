@@ -40,7 +40,7 @@ Deno.test("a replay sends the keyframe's unit (or 40) at once, the rest paced, t
   const replay = new Replay(cached, VP8, r.target);
   assert.equal(r.sent.length, 50, "the first batch is the keyframe's whole unit");
   assert.equal(r.flushes, 1);
-  assert.ok(replay.queue(packet(1000), VP8));
+  assert.ok(replay.queue(packet(1000)));
   const until = performance.now() + 2000;
   while (replay.running && performance.now() < until) await sleep(5);
   assert.equal(replay.running, false);
@@ -52,8 +52,8 @@ Deno.test("a replay with more than REPLAY_LIVE_MAX live packets behind it stops 
   const r = recorder();
   const replay = new Replay(Array.from({ length: 500 }, (_, i) => packet(i, 0)), VP8, r.target);
   const sentAtStart = r.sent.length;
-  for (let i = 0; i < REPLAY_LIVE_MAX; i++) assert.ok(replay.queue(packet(10_000 + i), VP8));
-  assert.equal(replay.queue(packet(20_000), VP8), false, "one more is too many");
+  for (let i = 0; i < REPLAY_LIVE_MAX; i++) assert.ok(replay.queue(packet(10_000 + i)));
+  assert.equal(replay.queue(packet(20_000)), false, "one more is too many");
   assert.equal(replay.running, false);
   assert.equal(r.sent.length, sentAtStart, "nothing more goes out");
 });
