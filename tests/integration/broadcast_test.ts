@@ -262,9 +262,8 @@ Deno.test("simulcast: a layer pinned while the cache is still replayed starts at
     await until(() => player.received.video > 0, "the replay's first packets");
     const res = await pinLayer(s, server.url, host, "q");
     assert.equal(res.status, 200, await res.text());
-    const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
-    assert.ok(egress.kind === "whep");
-    assert.ok(egress.media.stats.primed >= 700, `replayed ${egress.media.stats.primed}`);
+    const replayed = primed(server);
+    assert.ok(replayed >= 700, `replayed ${replayed}`);
     await until(() => player.lastKeyframeSize?.width === 320, "q's keyframe", 3000);
     await sleep(300);
     assertWhole(player.videoSeqs, "the switch during the replay keeps sequence numbers whole");
@@ -275,20 +274,11 @@ Deno.test("simulcast: a layer pinned while the cache is still replayed starts at
 });
 
 Deno.test("a replay still going when the next keyframe comes live ends there: the player starts at it, whole", async () => {
-  const server = await testServer();
-  const pub = new Publisher();
-  const player = new Player();
-  try {
-    const host = await server.token("host", "behind");
-    await pub.publish(`${server.url}/whip/behind`, host);
-    await fillCache(pub, 100); // ≈ 2,000 packets: a replay of ≥ 200 ms at its pace
-    await player.play(`${server.url}/whep/behind`, host);
-    await until(() => player.received.keyframes > 0, "the replay's keyframe", 3000);
+  // ≈ 2,000 packets: a replay of ≥ 200 ms at its pace
+  await duringReplay("behind", 100, async ({ server, pub, player }) => {
     pub.sendFrame(true); // a live keyframe while the replay goes on
     await until(() => player.received.keyframes >= 2, "the live keyframe", 3000);
-    const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
-    assert.ok(egress.kind === "whep");
-    const replayed = egress.media.stats.primed;
+    const replayed = primed(server);
     assert.ok(replayed >= 1500, `the cache held ${replayed} packets`);
     const before = player.videoLog.findIndex((p, i) => i > 0 && p.keyframe);
     assert.ok(
@@ -298,29 +288,17 @@ Deno.test("a replay still going when the next keyframe comes live ends there: th
     pub.sendFrame(false);
     await sleep(300);
     assertWhole(player.videoSeqs, "the replay's end and the live keyframe join without a gap");
-  } finally {
-    await Promise.all([pub.close(), player.close()]);
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("a replay with over 1,024 live packets behind it is dropped: the player waits for a keyframe, asked for", async () => {
-  const server = await testServer();
-  const pub = new Publisher();
-  const player = new Player();
-  try {
-    const host = await server.token("host", "far");
-    await pub.publish(`${server.url}/whip/far`, host);
-    await fillCache(pub, 150); // ≈ 3,000 packets: a replay of ≥ 300 ms at its pace
-    await player.play(`${server.url}/whep/far`, host);
-    await until(() => player.received.keyframes > 0, "the replay's keyframe", 3000);
+  // ≈ 3,000 packets: a replay of ≥ 300 ms at its pace
+  await duringReplay("far", 150, async ({ server, pub, player }) => {
     const plis = pub.plis;
     for (let i = 0; i < 65; i++) pub.sendFrame(false, 20); // 1,300 live packets at once
     await until(() => pub.plis > plis, "the server's keyframe request", 3000);
     await sleep(200);
-    const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
-    assert.ok(egress.kind === "whep");
-    const replayed = egress.media.stats.primed;
+    const replayed = primed(server);
     const received = player.received.video;
     assert.ok(
       received < replayed,
@@ -331,19 +309,45 @@ Deno.test("a replay with over 1,024 live packets behind it is dropped: the playe
     pub.sendFrame(false);
     await sleep(300);
     assertWhole(player.videoSeqs, "the dropped replay and the keyframe join without a gap");
+  });
+});
+
+type TestServer = Awaited<ReturnType<typeof testServer>>;
+
+/** Packets replayed from the keyframe cache to the server's one player so far. */
+function primed(server: TestServer): number {
+  const egress = server.rooms.sessions.all().find((x) => x.kind === "whep")!;
+  assert.ok(egress.kind === "whep");
+  return egress.media.stats.primed;
+}
+
+/**
+ * A player joining room `room` after one keyframe and `frames` delta frames of 20 packets (what
+ * its replay holds); `body` runs once the replay's keyframe has arrived.
+ */
+async function duringReplay(
+  room: string,
+  frames: number,
+  body: (c: { server: TestServer; pub: Publisher; player: Player }) => Promise<void>,
+) {
+  const server = await testServer();
+  const pub = new Publisher();
+  const player = new Player();
+  try {
+    const host = await server.token("host", room);
+    await pub.publish(`${server.url}/whip/${room}`, host);
+    await sleep(300); // the server's side of the connection settles
+    pub.sendFrame(true);
+    for (let i = 0; i < frames; i++) {
+      pub.sendFrame(false, 20);
+      if (i % 10 === 9) await sleep(20); // the publisher's socket buffers on the way
+    }
+    await sleep(300);
+    await player.play(`${server.url}/whep/${room}`, host);
+    await until(() => player.received.keyframes > 0, "the replay's keyframe", 3000);
+    await body({ server, pub, player });
   } finally {
     await Promise.all([pub.close(), player.close()]);
     await server.shutdown();
   }
-});
-
-/** One keyframe, then `frames` delta frames of 20 packets: what a new player's replay holds. */
-async function fillCache(pub: Publisher, frames: number) {
-  await sleep(300); // the server's side of the connection settles
-  pub.sendFrame(true);
-  for (let i = 0; i < frames; i++) {
-    pub.sendFrame(false, 20);
-    if (i % 10 === 9) await sleep(20); // the publisher's socket buffers on the way
-  }
-  await sleep(300);
 }

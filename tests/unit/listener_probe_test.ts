@@ -9,6 +9,7 @@ import {
   awaitAccept,
   PROBE_LAG_MS,
   PROBE_TIMEOUT_MS,
+  PROBE_TURN_MS,
   type ProbeClock,
 } from "../../src/http/watchdog.ts";
 
@@ -29,7 +30,7 @@ function clock(late: (turn: number) => number = () => 0): ProbeClock & { turns: 
 Deno.test("awaitAccept: accepted → true, at once or on the turn after the deadline", async () => {
   assert.equal(await awaitAccept(0, () => true, clock()), true);
   const c = clock();
-  const turnsToDeadline = Math.ceil(PROBE_TIMEOUT_MS / 20);
+  const turnsToDeadline = Math.ceil(PROBE_TIMEOUT_MS / PROBE_TURN_MS);
   assert.equal(await awaitAccept(0, () => c.turns > turnsToDeadline, c), true);
 });
 
