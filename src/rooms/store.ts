@@ -11,6 +11,7 @@ import type { MediaOptions } from "../media/peer.ts";
 import { type Session, SessionStore } from "../sessions/session.ts";
 import { Capacity, type CapacityLimits } from "./capacity.ts";
 import type { Room } from "./room.ts";
+import { LiveClock } from "./live-clock.ts";
 
 /** A session started (registered in its room) or ended. */
 export interface SessionChange {
@@ -49,6 +50,8 @@ export class RoomStore {
   /** Limits on sessions, counting those still negotiating. */
   readonly capacity: Capacity;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** The sweep's clock (silence does not count the event loop's own stalls). */
+  #clock?: LiveClock;
 
   /** An empty store. */
   constructor(options: RoomsOptions) {
@@ -63,10 +66,11 @@ export class RoomStore {
    * order they are added here. A connection that ends closes it (`connection-closed`).
    */
   register(room: Room, session: Session): void {
-    this.#sweeper ??= setInterval(
-      () => this.#sweep(),
-      Math.min(1000, this.options.sessionTimeoutMs / 2),
-    );
+    if (!this.#sweeper) {
+      const interval = Math.min(1000, this.options.sessionTimeoutMs / 2);
+      this.#clock = new LiveClock(interval, performance.now());
+      this.#sweeper = setInterval(() => this.#sweep(), interval);
+    }
     this.sessions.add(session);
     session.closed.on(({ reason }) => {
       this.sessions.delete(session.id);
@@ -88,12 +92,16 @@ export class RoomStore {
 
   /**
    * Ends the sessions whose peer went silent (vanished without DELETE): `not-connected` when it
-   * never connected, else `timeout`. Reports publications whose media stalled (room.ts).
+   * never connected, else `timeout`. Silence is counted in the time the event loop ran
+   * (live-clock.ts): after a stall of the server itself, its peers get the time to be heard.
+   * Reports publications whose media stalled (room.ts).
    */
   #sweep(): void {
     const now = performance.now();
+    const clock = this.#clock!;
+    clock.tick(now);
     for (const session of this.sessions.all()) {
-      if (now - session.media.peer.lastHeardAt > this.options.sessionTimeoutMs) {
+      if (clock.silentFor(session.media.peer.lastHeardAt, now) > this.options.sessionTimeoutMs) {
         void session.close(neverConnected(session) ? "not-connected" : "timeout");
       }
     }
