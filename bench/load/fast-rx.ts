@@ -47,8 +47,17 @@ const MAX_EVENTS = 256;
 const CONTROL = 64;
 const SOL_SOCKET = 1;
 const SO_TIMESTAMPNS = 35;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 const SOL_UDP = 17;
 const UDP_GRO = 104;
+/**
+ * Kernel receive buffer asked for each player socket: ≈ 2 s of the bench's stream, so that a
+ * player process that stops for a moment (a collection, a burst of joins) reads late instead of
+ * losing datagrams — STUN responses among them — in its own socket (the default, 208 KiB, holds
+ * ≈ 0.3 s). `SO_RCVBUFFORCE` (root) goes past `net.core.rmem_max`; else `SO_RCVBUF`, capped by it.
+ */
+export const PLAYER_RECEIVE_BUFFER = 2 * 1024 * 1024;
 
 const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
@@ -144,6 +153,10 @@ export class FastRx {
     if (this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_ADD, fd, event) !== 0) return false;
     const on = new Uint8Array(new Int32Array([1]).buffer);
     this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, on, 4);
+    const size = new Uint8Array(new Int32Array([PLAYER_RECEIVE_BUFFER]).buffer);
+    if (this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) {
+      this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+    }
     if (this.#gro && this.#lib.symbols.setsockopt(fd, SOL_UDP, UDP_GRO, on, 4) !== 0) {
       this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, event);
       return false;

@@ -125,3 +125,45 @@ Deno.test({
     libc.close();
   },
 });
+
+Deno.test({
+  name: "load fast-rx: a player that stops reading for a while loses nothing in its own socket",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const libc = Deno.dlopen("libc.so.6", {
+      sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+    });
+    const rx = FastRx.open(dgram.Socket.prototype.emit as never);
+    assert.ok(rx, "libc through FFI");
+    const player = await boundUdp();
+    const peer = await boundUdp();
+    try {
+      const hello = new Promise<void>((resolve) => peer.once("message", () => resolve()));
+      player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
+      await hello;
+      const count = 1000; // ≈ 1.2 MB: 3.6 s of the bench's stream (the default buffer holds ≈ 90)
+      let received = 0;
+      assert.ok(rx.add(player, { onDatagram: () => (received++, true) }));
+      // sent while the event loop does not turn: the player reads nothing until the end
+      const to = new Uint8Array(16);
+      const port = player.address().port;
+      to.set([2, 0, port >> 8, port & 0xff, 127, 0, 0, 1]); // sockaddr_in, AF_INET
+      const datagram = new Uint8Array(1200);
+      const fd = descriptorOf(peer)!;
+      for (let i = 0; i < count; i++) {
+        assert.equal(Number(libc.symbols.sendto(fd, datagram, 1200n, 0, to, 16)), 1200);
+      }
+      const end = performance.now() + 3000;
+      while (received < count && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(received, count, "datagrams the player read");
+    } finally {
+      rx.remove(player);
+      rx.stop();
+      libc.close();
+      await new Promise<void>((resolve) => player.close(() => resolve()));
+      await new Promise<void>((resolve) => peer.close(() => resolve()));
+    }
+  },
+});
