@@ -157,10 +157,8 @@ export class FastRx {
     if (this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) {
       this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
     }
-    if (this.#gro && this.#lib.symbols.setsockopt(fd, SOL_UDP, UDP_GRO, on, 4) !== 0) {
-      this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, event);
-      return false;
-    }
+    // a kernel without UDP GRO (< 5.0) hands over each datagram: read them one by one
+    if (this.#gro) this.#lib.symbols.setsockopt(fd, SOL_UDP, UDP_GRO, on, 4);
     stopDenoReceive(socket);
     this.#leaveRuntimePoll(fd);
     this.#byFd.set(fd, { socket, player });

@@ -32,7 +32,7 @@
  *
  * ```sh
  * deno run -A bench/load/players.ts --whep URL [--sample-every 20] [--nack-delay 20] [--no-nack]
- *   [--rx ffi|ffi-gro|dgram] [--concurrency 6] [--join-timeout 20] [--any-address]
+ *   [--rx ffi-gro|ffi|dgram] [--concurrency 6] [--join-timeout 20] [--any-address]
  * ```
  *
  * @module
@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<never> {
       "any-address": { type: "boolean", default: false },
       "no-nack": { type: "boolean", default: false },
       "nack-delay": { type: "string", default: "20" },
-      rx: { type: "string", default: "ffi" },
+      rx: { type: "string", default: "ffi-gro" },
       "join-timeout": { type: "string", default: "20" },
       "max-seconds": { type: "string", default: "3600" },
       concurrency: { type: "string", default: "6" },

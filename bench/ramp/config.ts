@@ -51,10 +51,12 @@ export const USAGE = `usage: deno task bench [-- options]
   --per-process N         players per load process (default 200)
   --sample-every K        players decrypt one RTP packet in K for the delay (default 20)
   --no-nack               players do not NACK sequence gaps
-  --rx ffi|ffi-gro|dgram  how players read their sockets once connected: libc recvmmsg through
-                          FFI (default; falls back to dgram when FFI is unavailable), the same
-                          with UDP GRO on (a segmented send arrives whole: on loopback the
-                          server's core no longer splits it for the players), or node:dgram
+  --rx ffi-gro|ffi|dgram  how players read their sockets once connected: libc recvmmsg through
+                          FFI with UDP GRO on (default: a segmented send arrives whole, so on
+                          loopback the server's core no longer splits it into datagrams and
+                          queues each for the players, work a player elsewhere never puts on
+                          the server; falls back to dgram when FFI is unavailable), the same
+                          without GRO (the figures of 2026-12-04 and before), or node:dgram
   --whip URL --whep URL   target another server (then nothing is started)
   --token T | --publisher-token T --player-token T
   --server-pid PID        that server's process, for CPU/RSS (and pinning unless --no-pin)
@@ -114,7 +116,7 @@ function parse(argv: string[]) {
       "sample-every": { type: "string", default: "20" },
       "join-concurrency": { type: "string", default: "6" },
       "no-nack": { type: "boolean", default: false },
-      rx: { type: "string", default: "ffi" },
+      rx: { type: "string", default: "ffi-gro" },
       whip: { type: "string" },
       whep: { type: "string" },
       token: { type: "string" },
