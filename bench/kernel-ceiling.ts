@@ -7,6 +7,7 @@
  * ```sh
  * deno task bench:kernel                       # M = 300 and 600, 4 s per pattern (< 2 min)
  * deno task bench:kernel -- --players 600 --seconds 2 --server-us 9
+ * deno task bench:kernel -- --gro              # receivers take segmented sends whole (UDP GRO)
  * ```
  *
  * This process (the sender) is pinned to core 0 and sends as fast as it can from one
@@ -77,7 +78,7 @@ class Receivers {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: AsyncIterator<string>;
 
-  constructor(players: number) {
+  constructor(players: number, gro: boolean) {
     this.#child = new Deno.Command("taskset", {
       args: [
         "-c",
@@ -87,6 +88,7 @@ class Receivers {
         "-A",
         new URL("./kernel/receivers.ts", import.meta.url).pathname,
         String(players),
+        ...(gro ? ["gro"] : []),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -192,6 +194,7 @@ export async function main(argv: string[]): Promise<void> {
       players: { type: "string", default: "300,600" },
       seconds: { type: "string", default: "4" },
       "server-us": { type: "string", default: "9" },
+      gro: { type: "boolean", default: false },
     },
   });
   const counts = args.players!.split(",").map(Number);
@@ -200,13 +203,14 @@ export async function main(argv: string[]): Promise<void> {
   const native = openNative();
   if (!native.ok) throw new Error(`native libraries: ${native.reason}`);
   await pinAllThreads(Deno.pid, "0");
-  const receivers = new Receivers(Math.max(...counts));
+  const receivers = new Receivers(Math.max(...counts), args.gro!);
   const { ports } = await receivers.next<{ ports: number[] }>();
   const names = ports.map((p) => sockaddrIn("127.0.0.1", p)!);
   const sender = udpSocket(native.libc, 4 << 20, "send");
   console.log(
     `sender: this process, threads on ${threadAffinity(Deno.pid).join(" ")}; receivers: ` +
-      `${ports.length} sockets in one process on core 1, drained with recvmmsg in a polling loop`,
+      `${ports.length} sockets in one process on core 1, drained with recvmmsg in a polling loop` +
+      (args.gro ? ", UDP GRO on (a segmented send arrives whole)" : ""),
   );
   console.log(
     `datagrams of ${DATAGRAM} bytes, ${FRAME} per frame per player, ${seconds} s per row`,

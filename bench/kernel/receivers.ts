@@ -6,6 +6,9 @@
  * blocked in `epoll_wait` would be woken from the sender's softirq, work charged to the sending
  * core that the server's real players do not cause.
  *
+ * With a second argument `gro`, the sockets take segmented sends whole (gro-drain.ts), as the
+ * ramp's players do.
+ *
  * Protocol: prints one JSON line `{"ports":[…]}` once bound; then each line on stdin
  * (`count`) is answered with `{"received":n}`; stdin closed ends it.
  *
@@ -14,18 +17,18 @@
 import { openNative } from "../../src/media/native/libs.ts";
 import { RecvBatch } from "../../src/media/native/recv-batch.ts";
 import { udpSocket } from "./sockets.ts";
+import { enableGro, GroDrain } from "./gro-drain.ts";
 
 /** Polls `fds` until `stop()` says so; counts every datagram read. */
 async function drainLoop(
   fds: number[],
-  batch: RecvBatch,
+  drain: (fd: number) => void,
   stop: () => boolean,
 ): Promise<void> {
-  const deliver = () => {};
   while (!stop()) {
     const until = performance.now() + 2;
     while (performance.now() < until) {
-      for (const fd of fds) batch.drain(fd, deliver);
+      for (const fd of fds) drain(fd);
     }
     await new Promise((resolve) => setTimeout(resolve, 0)); // let stdin be read
   }
@@ -33,13 +36,19 @@ async function drainLoop(
 
 async function main(): Promise<void> {
   const m = Number(Deno.args[0] ?? 300);
+  const gro = Deno.args[1] === "gro";
   const native = openNative();
   if (!native.ok) throw new Error(native.reason);
   const sockets = Array.from({ length: m }, () => udpSocket(native.libc, 4 << 20, "receive"));
+  if (gro && !sockets.every((s) => enableGro(native.libc, s.fd))) throw new Error("no UDP GRO");
   const batch = new RecvBatch(native.libc);
+  const groDrain = new GroDrain(native.libc);
+  const deliver = () => {};
+  const drain = gro ? (fd: number) => groDrain.drain(fd) : (fd: number) => batch.drain(fd, deliver);
+  const stats = gro ? groDrain.stats : batch.stats;
   console.log(JSON.stringify({ ports: sockets.map((s) => s.port) }));
   let done = false;
-  const loop = drainLoop(sockets.map((s) => s.fd), batch, () => done);
+  const loop = drainLoop(sockets.map((s) => s.fd), drain, () => done);
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
   let pending = "";
   for await (const chunk of lines) {
@@ -48,7 +57,7 @@ async function main(): Promise<void> {
     while ((at = pending.indexOf("\n")) >= 0) {
       const line = pending.slice(0, at).trim();
       pending = pending.slice(at + 1);
-      if (line === "count") console.log(JSON.stringify({ received: batch.stats.datagrams }));
+      if (line === "count") console.log(JSON.stringify({ received: stats.datagrams }));
     }
   }
   done = true;

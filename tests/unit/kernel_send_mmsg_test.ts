@@ -5,6 +5,7 @@ import { addressOf, MultiSend, setPointer } from "../../src/media/native/send-mm
 import { sockaddrIn } from "../../src/media/native/udp-socket.ts";
 import { closeSocket, udpSocket } from "../../bench/kernel/sockets.ts";
 import { AUDIO_DATAGRAM, PATTERNS } from "../../bench/kernel/patterns.ts";
+import { enableGro, GroDrain } from "../../bench/kernel/gro-drain.ts";
 
 const native = openNative();
 
@@ -79,6 +80,33 @@ Deno.test({
       }
     } finally {
       for (const s of [sender, ...players]) closeSocket(s.fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "kernel-ceiling GRO receivers: a segmented send arrives whole and counts as its datagrams",
+  ignore: !native.ok,
+  fn: () => {
+    if (!native.ok) return;
+    const libc = native.libc;
+    const sender = udpSocket(libc, 1 << 20, "send");
+    const receiver = udpSocket(libc, 1 << 20, "receive");
+    try {
+      assertEquals(enableGro(libc, receiver.fd), true);
+      const data = new Uint8Array(1000);
+      const iov = new DataView(new ArrayBuffer(16));
+      setPointer(iov, 0, addressOf(data));
+      iov.setUint32(8, 1000, true);
+      const multi = new MultiSend(2);
+      multi.add(sockaddrIn("127.0.0.1", receiver.port)!, addressOf(iov.buffer), 1, 300);
+      multi.add(sockaddrIn("127.0.0.1", receiver.port)!, addressOf(iov.buffer), 1, 0);
+      assertEquals(multi.flush(sender.fd), 2); // 3 × 300 + 100 bytes, then 1,000 bytes alone
+      const drain = new GroDrain(libc);
+      drain.drain(receiver.fd);
+      assertEquals(drain.stats, { datagrams: 5, messages: 2 });
+    } finally {
+      for (const s of [sender, receiver]) closeSocket(s.fd);
     }
   },
 });
