@@ -2,13 +2,15 @@
  * The start-up network check: which media candidates every answer will carry (address, port,
  * transport, type), and a warning in words when none of them can be reached from outside this
  * machine's network — only private, loopback or reserved addresses, nothing in ANNOUNCED_IPS and
- * no STUN answer — the case that fails for every user outside the LAN, silently, after the 201.
+ * no STUN answer — the case that fails for every user outside the LAN, silently, after the 201;
+ * and one when the kernel gave the shared UDP port a smaller receive buffer than asked.
  *
  * @module
  */
 
 import type { Config } from "./config.ts";
 import type { MediaPorts } from "./media/transport/ports.ts";
+import { KERNEL_BUFFER_BYTES } from "./media/transport/udp-mux.ts";
 
 /** What the check looks at (from the configuration and the opened media ports). */
 export interface NetworkFacts {
@@ -26,6 +28,8 @@ export interface NetworkFacts {
   reflexive: { local: string; mapped: [string, number] }[];
   /** Whether a TURN server is configured (clients get it in `Link` headers). */
   turn: boolean;
+  /** The shared UDP port's kernel receive buffer, bytes, when it is known. */
+  receiveBuffer?: number;
 }
 
 /** The check's result: the candidates, one line each, and the warnings. */
@@ -99,6 +103,16 @@ export function checkNetwork(facts: NetworkFacts): NetworkReport {
         (facts.turn ? "." : ", or give clients a TURN server (ICE_SERVERS=turn:…)."),
     );
   }
+  if (facts.receiveBuffer !== undefined && facts.receiveBuffer < KERNEL_BUFFER_BYTES) {
+    const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
+    warnings.push(
+      `the shared UDP port's kernel receive buffer is ${kib(facts.receiveBuffer)}, not the ` +
+        `${kib(KERNEL_BUFFER_BYTES)} asked (net.core.rmem_max caps it): a keyframe that arrives ` +
+        `while a large fan-out runs may be dropped. Raise the cap (sysctl -w ` +
+        `net.core.rmem_max=${KERNEL_BUFFER_BYTES} net.core.wmem_max=${KERNEL_BUFFER_BYTES}) ` +
+        `or give the server CAP_NET_ADMIN.`,
+    );
+  }
   if (facts.stunUrls.length > 0 && udp === undefined) {
     warnings.push("ICE_SERVERS has a STUN server but ICE_TRANSPORTS=tcp: it is not asked.");
   }
@@ -120,6 +134,7 @@ export function networkFacts(config: Config, ports: MediaPorts): NetworkFacts {
     stunUrls: config.iceServers.filter((s) => s.url.startsWith("stun:")).map((s) => s.url),
     reflexive: ports.reflexive,
     turn: config.iceServers.some((s) => s.url.startsWith("turn")),
+    receiveBuffer: ports.udpMux?.receiveBuffer,
   };
 }
 

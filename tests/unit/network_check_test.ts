@@ -62,3 +62,16 @@ Deno.test("network check: a STUN server that did not answer is named; per-sessio
   const tcpOnly = checkNetwork({ ...base, udp: undefined, stunUrls: ["stun:s:3478"] });
   assert.ok(tcpOnly.warnings.some((w) => /ICE_TRANSPORTS=tcp/.test(w)));
 });
+
+Deno.test("network check: a shared port whose kernel receive buffer was capped is warned about", () => {
+  const capped = checkNetwork({ ...base, announcedIps: ["203.0.114.7"], receiveBuffer: 212_992 });
+  assert.equal(capped.warnings.length, 1);
+  assert.match(capped.warnings[0], /receive buffer is 208 KiB, not the 8192 KiB asked/);
+  assert.match(capped.warnings[0], /sysctl -w net\.core\.rmem_max=8388608/);
+  const granted = checkNetwork({
+    ...base,
+    announcedIps: ["203.0.114.7"],
+    receiveBuffer: 8 * 1024 * 1024,
+  });
+  assert.deepEqual(granted.warnings, []);
+});

@@ -43,6 +43,8 @@ const READ_ALLOCATION_ASKED = 4096;
 const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
 
 const RESOLVED = Promise.resolve();
 
@@ -76,10 +78,17 @@ export class UdpMux {
   readonly stats: MuxStats = { routed: 0, unroutable: 0 };
   /** The shared port. */
   readonly port: number;
+  /**
+   * The kernel receive buffer the sockets got, bytes (the smallest; undefined without libc):
+   * below {@link KERNEL_BUFFER_BYTES} when `net.core.rmem_max` capped it and the server could not
+   * go past it (no `CAP_NET_ADMIN`).
+   */
+  readonly receiveBuffer?: number;
 
-  private constructor(sockets: Shared[], port: number, libc?: Libc) {
+  private constructor(sockets: Shared[], port: number, libc?: Libc, receiveBuffer?: number) {
     this.#sockets = sockets;
     this.port = port;
+    this.receiveBuffer = receiveBuffer;
     const batch = libc ? new RecvBatch(libc) : undefined;
     this.#batch = batch;
     for (const shared of sockets) {
@@ -107,15 +116,19 @@ export class UdpMux {
     for (let attempt = 0;; attempt++) {
       const sockets: Shared[] = [];
       let chosen = port;
+      let granted: number | undefined;
       try {
         for (const address of addresses) {
           const socket = await bind(address, chosen);
           chosen = socket.address().port;
           const fd = libc ? descriptorOfUdpSocket(libc, address, chosen, new Map()) : undefined;
           sockets.push({ socket, address, routes: new Map(), fd });
-          if (libc && fd !== undefined) kernelBuffers(libc, fd);
+          if (libc && fd !== undefined) {
+            const got = kernelBuffers(libc, fd);
+            granted = Math.min(granted ?? got, got);
+          }
         }
-        return new UdpMux(sockets, chosen, libc);
+        return new UdpMux(sockets, chosen, libc, granted);
       } catch (e) {
         for (const s of sockets) s.socket.close();
         // a port the system picked for the first address may be taken on another: pick again
@@ -247,11 +260,28 @@ function bind(address: string, port: number): Promise<dgram.Socket> {
   });
 }
 
-/** Sets the kernel buffers of a shared socket (best effort). */
-function kernelBuffers(libc: Libc, fd: number): void {
+/**
+ * Sets the kernel buffers of a shared socket (best effort: past `net.core.rmem_max` / `wmem_max`
+ * with `CAP_NET_ADMIN`, else up to them); returns the receive buffer granted, bytes (the kernel
+ * reports twice what it grants, for its bookkeeping).
+ */
+function kernelBuffers(libc: Libc, fd: number): number {
   const size = new Uint8Array(new Int32Array([KERNEL_BUFFER_BYTES]).buffer);
-  libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
-  libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, size, 4);
+  for (const [force, plain] of [[SO_RCVBUFFORCE, SO_RCVBUF], [SO_SNDBUFFORCE, SO_SNDBUF]]) {
+    if (libc.setsockopt(fd, SOL_SOCKET, force, size, 4) !== 0) {
+      libc.setsockopt(fd, SOL_SOCKET, plain, size, 4);
+    }
+  }
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const read = libc.getsockopt(
+    fd,
+    SOL_SOCKET,
+    SO_RCVBUF,
+    new Uint8Array(value.buffer),
+    new Uint8Array(length.buffer),
+  );
+  return read === 0 ? value[0] / 2 : 0;
 }
 
 /** One session's routes on the mux and its transports (one per shared socket). */
