@@ -79,8 +79,10 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     env.UDP_PORT_MIN = min;
     env.UDP_PORT_MAX = max;
   }
-  // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like), and
-  // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path
+  // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like),
+  // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path, and
+  // DENO_V8_FLAGS (`DENO_V8_FLAGS=--trace-gc BENCH_SERVER_LOG=… deno task bench`: the server's
+  // collections, with the log)
   for (
     const name of [
       "PATH",
@@ -90,6 +92,7 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
       "NO_COLOR",
       "TMPDIR",
       "FAST_EGRESS",
+      "DENO_V8_FLAGS",
     ]
   ) {
     const v = Deno.env.get(name);
