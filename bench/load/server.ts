@@ -79,10 +79,8 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     env.UDP_PORT_MIN = min;
     env.UDP_PORT_MAX = max;
   }
-  // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like),
-  // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path, and
-  // DENO_V8_FLAGS (`DENO_V8_FLAGS=--trace-gc BENCH_SERVER_LOG=… deno task bench`: the server's
-  // collections, with the log)
+  // only what Deno needs from the parent's environment (no stray ICE_SERVERS and the like), and
+  // FAST_EGRESS, so that `FAST_EGRESS=off deno task bench` measures werift's send path
   for (
     const name of [
       "PATH",
@@ -92,12 +90,16 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
       "NO_COLOR",
       "TMPDIR",
       "FAST_EGRESS",
-      "DENO_V8_FLAGS",
     ]
   ) {
     const v = Deno.env.get(name);
     if (v !== undefined) env[name] ??= v;
   }
+  // V8 flags for the server only (`BENCH_SERVER_V8_FLAGS=--trace-gc BENCH_SERVER_LOG=… deno task
+  // bench`: its collections, in the log); DENO_V8_FLAGS itself would reach every process of the
+  // bench, and the players' trace lines would break their reports to the ramp
+  const v8 = Deno.env.get("BENCH_SERVER_V8_FLAGS");
+  if (v8) env.DENO_V8_FLAGS ??= v8;
   const { flags, entry } = startTaskFlags(options.repo, env);
   const denoFlags = [...flags, ...(options.extraFlags ?? [])];
   const child = new Child({
