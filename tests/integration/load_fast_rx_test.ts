@@ -25,6 +25,16 @@ function epollsWatching(fd: number): number[] {
   return found;
 }
 
+/**
+ * `player` sends `peer` one datagram on the runtime's path, as ICE and DTLS do before a player is
+ * handed over (the runtime marks a socket writable when its poll first reports it); what arrived.
+ */
+async function greet(player: dgram.Socket, peer: dgram.Socket): Promise<string> {
+  const hello = new Promise<string>((resolve) => peer.once("message", (m) => resolve(`${m}`)));
+  player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
+  return await hello;
+}
+
 /** A tap that keeps what it is handed, and a wait for the `count`-th datagram (3 s at most). */
 function collector(count: number) {
   const received: string[] = [];
@@ -54,11 +64,7 @@ Deno.test({
     const player = await boundUdp();
     const peer = await boundUdp();
     try {
-      // as ICE and DTLS do before a player is handed over: both ways once on the runtime's path
-      // (the runtime marks a socket writable when its poll first reports it)
-      const hello = new Promise<string>((resolve) => peer.once("message", (m) => resolve(`${m}`)));
-      player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
-      assert.equal(await hello, "hello");
+      assert.equal(await greet(player, peer), "hello");
 
       const fd = descriptorOf(player);
       assert.ok(fd !== undefined);
@@ -99,9 +105,7 @@ Deno.test({
       const player = await boundUdp();
       const peer = await boundUdp();
       try {
-        const hello = new Promise<void>((resolve) => peer.once("message", () => resolve()));
-        player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
-        await hello;
+        await greet(player, peer);
         const three = collector(3);
         assert.ok(rx.add(player, three.tap));
         // the peer sends 250 bytes as 100 + 100 + 50 in one system call (UDP_SEGMENT, as the
@@ -138,9 +142,7 @@ Deno.test({
     const player = await boundUdp();
     const peer = await boundUdp();
     try {
-      const hello = new Promise<void>((resolve) => peer.once("message", () => resolve()));
-      player.send(Buffer.from("hello"), peer.address().port, "127.0.0.1");
-      await hello;
+      await greet(player, peer);
       const count = 1000; // ≈ 1.2 MB: 3.6 s of the bench's stream (the default buffer holds ≈ 90)
       let received = 0;
       assert.ok(rx.add(player, { onDatagram: () => (received++, true) }));
