@@ -455,6 +455,8 @@ browserTest("a bad token shows the error on the page", async (t) => {
 browserTest("home page: links to the pages, and demo links in demo mode", async () => {
   const vars: Record<string, string> = {
     PORT: "0",
+    UDP_PORT: "0", // not 8189: a demo server of this machine may hold it
+    TCP_PORT: "0",
     HOST: "127.0.0.1",
     LOG_LEVEL: "silent",
     ICE_LOOPBACK: "true",

@@ -18,6 +18,8 @@ const JWT_SECRET = "curl-walkthrough-secret-32chars!";
 Deno.test("curl walkthrough", async () => {
   const env: Record<string, string> = {
     PORT: "0",
+    UDP_PORT: "0", // not 8189: a demo server of this machine may hold it
+    TCP_PORT: "0",
     HOST: "127.0.0.1",
     JWT_SECRET,
     LOG_LEVEL: "silent",
@@ -83,7 +85,13 @@ Deno.test("the README's curl block, pasted into bash, works against the demo", a
   assert.match(block, /^TOKEN=/m, "the block starts by setting TOKEN");
   assert.match(block, /^SFU=/m, "the block sets SFU");
   // The server as `npx -y deno task start` runs it: demo mode, on loopback (a random port here).
-  const env: Record<string, string> = { PORT: "0", LOG_LEVEL: "silent", ICE_LOOPBACK: "true" };
+  const env: Record<string, string> = {
+    PORT: "0",
+    UDP_PORT: "0",
+    TCP_PORT: "0",
+    LOG_LEVEL: "silent",
+    ICE_LOOPBACK: "true",
+  };
   const server = await startServer(loadConfig((name) => env[name]));
   const work = await Deno.makeTempDir({ prefix: "readme-curl-" });
   try {

@@ -47,7 +47,12 @@ Deno.test("local-client check: loopback peer, no proxy headers, a loopback Host"
 });
 
 Deno.test("demo.json over loopback: the tokens; with proxy headers or another Host: 403", async () => {
-  const vars: Record<string, string> = { PORT: "0", LOG_LEVEL: "silent" };
+  const vars: Record<string, string> = {
+    PORT: "0",
+    UDP_PORT: "0",
+    TCP_PORT: "0",
+    LOG_LEVEL: "silent",
+  };
   const server = await startServer(loadConfig((n) => vars[n]));
   try {
     const ok = await fetch(`${server.url}/demo.json`);
@@ -127,7 +132,13 @@ Deno.test({
         const r = await run("ip", ...args);
         assert.ok(r.ok, `ip ${args.join(" ")}: ${r.out}`);
       }
-      const vars: Record<string, string> = { PORT: "0", HOST: `${NET}.1`, LOG_LEVEL: "silent" };
+      const vars: Record<string, string> = {
+        PORT: "0",
+        UDP_PORT: "0",
+        TCP_PORT: "0",
+        HOST: `${NET}.1`,
+        LOG_LEVEL: "silent",
+      };
       server = await startServer(loadConfig((n) => vars[n]));
       const url = `http://${NET}.1:${new URL(server.url).port}`;
       const r = await run(
