@@ -8,21 +8,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config.ts";
-import { startServer } from "../../src/server.ts";
+import { demoServer } from "../helpers/server.ts";
 import { browserTest, click, launch, screenshot, text } from "./browser.ts";
 
 browserTest(
   "plain http from another name: the pages explain why the camera is missing",
   async (t) => {
-    const vars: Record<string, string> = {
-      PORT: "0",
-      UDP_PORT: "0", // not 8189: a demo server of this machine may hold it
-      TCP_PORT: "0",
-      LOG_LEVEL: "silent",
-      ICE_LOOPBACK: "true",
-    };
-    const server = await startServer(loadConfig((n) => vars[n]));
+    const server = await demoServer({ ICE_LOOPBACK: "true" });
     const chromium = await launch(["--host-resolver-rules=MAP sfu.test 127.0.0.1"]);
     const errors: string[] = [];
     try {

@@ -6,9 +6,7 @@
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
 import type { Page } from "npm:puppeteer-core@25.16.0";
-import { TEST_SECRET, testServer } from "../helpers/server.ts";
-import { loadConfig } from "../../src/config.ts";
-import { startServer } from "../../src/server.ts";
+import { demoServer, TEST_SECRET, testServer } from "../helpers/server.ts";
 import { metrics } from "../../src/metrics/counters.ts";
 import { egressPath } from "../../src/media/send-path.ts";
 import {
@@ -453,15 +451,7 @@ browserTest("a bad token shows the error on the page", async (t) => {
 });
 
 browserTest("home page: links to the pages, and demo links in demo mode", async () => {
-  const vars: Record<string, string> = {
-    PORT: "0",
-    UDP_PORT: "0", // not 8189: a demo server of this machine may hold it
-    TCP_PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
-    ICE_LOOPBACK: "true",
-  };
-  const server = await startServer(loadConfig((n) => vars[n]));
+  const server = await demoServer({ HOST: "127.0.0.1", ICE_LOOPBACK: "true" });
   const chromium = await launch();
   try {
     const demo = server.demo;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";
+import { demoServer } from "../helpers/server.ts";
 import { mintToken } from "../../src/auth/tokens.ts";
 
 const SCRIPT = decodeURIComponent(new URL("./walkthrough.sh", import.meta.url).pathname);
@@ -85,14 +86,7 @@ Deno.test("the README's curl block, pasted into bash, works against the demo", a
   assert.match(block, /^TOKEN=/m, "the block starts by setting TOKEN");
   assert.match(block, /^SFU=/m, "the block sets SFU");
   // The server as `npx -y deno task start` runs it: demo mode, on loopback (a random port here).
-  const env: Record<string, string> = {
-    PORT: "0",
-    UDP_PORT: "0",
-    TCP_PORT: "0",
-    LOG_LEVEL: "silent",
-    ICE_LOOPBACK: "true",
-  };
-  const server = await startServer(loadConfig((name) => env[name]));
+  const server = await demoServer({ ICE_LOOPBACK: "true" });
   const work = await Deno.makeTempDir({ prefix: "readme-curl-" });
   try {
     assert.ok(server.demo, "demo mode");

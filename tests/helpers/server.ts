@@ -49,3 +49,19 @@ export async function testServer(
       mintToken(secret, { sub, room, role, ttlSeconds }),
   };
 }
+
+/**
+ * A server in demo mode (no `JWT_SECRET`: it mints the demo tokens), as the README's first command
+ * runs it, but on free ports, HTTP and media: a demo server of this machine may hold 8080 and 8189.
+ * `env` adds or overrides variables.
+ */
+export function demoServer(env: Record<string, string> = {}): Promise<Server> {
+  const vars: Record<string, string> = {
+    PORT: "0",
+    UDP_PORT: "0",
+    TCP_PORT: "0",
+    LOG_LEVEL: "silent",
+    ...env,
+  };
+  return startServer(loadConfig((n) => vars[n]));
+}

@@ -13,8 +13,7 @@ import {
   isLoopbackHostHeader,
   localClientProblem,
 } from "../../src/http/local-client.ts";
-import { loadConfig } from "../../src/config.ts";
-import { startServer } from "../../src/server.ts";
+import { demoServer } from "../helpers/server.ts";
 
 Deno.test("local-client check: loopback peer, no proxy headers, a loopback Host", () => {
   for (const a of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"]) {
@@ -47,13 +46,7 @@ Deno.test("local-client check: loopback peer, no proxy headers, a loopback Host"
 });
 
 Deno.test("demo.json over loopback: the tokens; with proxy headers or another Host: 403", async () => {
-  const vars: Record<string, string> = {
-    PORT: "0",
-    UDP_PORT: "0",
-    TCP_PORT: "0",
-    LOG_LEVEL: "silent",
-  };
-  const server = await startServer(loadConfig((n) => vars[n]));
+  const server = await demoServer();
   try {
     const ok = await fetch(`${server.url}/demo.json`);
     assert.equal(ok.status, 200);
@@ -132,14 +125,7 @@ Deno.test({
         const r = await run("ip", ...args);
         assert.ok(r.ok, `ip ${args.join(" ")}: ${r.out}`);
       }
-      const vars: Record<string, string> = {
-        PORT: "0",
-        UDP_PORT: "0",
-        TCP_PORT: "0",
-        HOST: `${NET}.1`,
-        LOG_LEVEL: "silent",
-      };
-      server = await startServer(loadConfig((n) => vars[n]));
+      server = await demoServer({ HOST: `${NET}.1` });
       const url = `http://${NET}.1:${new URL(server.url).port}`;
       const r = await run(
         "ip",
