@@ -6,7 +6,7 @@
  * @module
  */
 import type { Libc } from "../../src/media/native/libs.ts";
-import { sockaddrIn } from "../../src/media/native/udp-socket.ts";
+import { setKernelBuffer, sockaddrIn } from "../../src/media/native/udp-socket.ts";
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -18,11 +18,6 @@ const SYMBOLS = {
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
-const SOL_SOCKET = 1;
-const SO_SNDBUF = 7;
-const SO_RCVBUF = 8;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
 const RUSAGE_THREAD = 1;
 
 /** Bench-only libc symbols, opened once. */
@@ -49,13 +44,7 @@ export function udpSocket(libc: Libc, bytes: number, direction: "send" | "receiv
   const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (fd < 0) throw new Error("socket() failed");
   if (s.bind(fd, sockaddrIn("127.0.0.1", 0)!, 16) !== 0) throw new Error("bind() failed");
-  const value = new Uint8Array(new Int32Array([bytes]).buffer);
-  const [force, plain] = direction === "send"
-    ? [SO_SNDBUFFORCE, SO_SNDBUF]
-    : [SO_RCVBUFFORCE, SO_RCVBUF];
-  if (libc.setsockopt(fd, SOL_SOCKET, force, value, 4) !== 0) {
-    libc.setsockopt(fd, SOL_SOCKET, plain, value, 4);
-  }
+  setKernelBuffer(libc.setsockopt, fd, bytes, direction);
   const name = new Uint8Array(16);
   const length = new Uint8Array(new Uint32Array([16]).buffer);
   if (libc.getsockname(fd, name, length) !== 0) throw new Error("getsockname() failed");

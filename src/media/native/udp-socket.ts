@@ -1,6 +1,7 @@
 /**
- * The UDP socket helpers of the native paths: the `sockaddr_in` of an IPv4 address, and the
- * descriptor of one of this process's UDP sockets, found by its bound address (`getsockname`
+ * The UDP socket helpers of the native paths: the `sockaddr_in` of an IPv4 address, a socket's
+ * kernel buffer past the system's cap when allowed, and the descriptor of one of this process's
+ * UDP sockets, found by its bound address (`getsockname`
  * over the open descriptors: Deno does not expose them, and reading `/proc/self/fd` would need
  * `--allow-all`). The owner must stop using a descriptor before its socket closes.
  *
@@ -26,6 +27,39 @@ export function sockaddrIn(address: string, port: number): Uint8Array | undefine
 
 const SOL_SOCKET = 1;
 const SO_TYPE = 3;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+
+/** libc's `setsockopt` (the send path's binding, or another library's). */
+export type SetSockopt = (
+  fd: number,
+  level: number,
+  name: number,
+  value: Uint8Array,
+  length: number,
+) => number;
+
+/**
+ * Asks for `bytes` of kernel buffer on `fd` in `direction`: past `net.core.rmem_max` /
+ * `wmem_max` with `CAP_NET_ADMIN` (`SO_RCVBUFFORCE` / `SO_SNDBUFFORCE`, root), else up to them
+ * (`SO_RCVBUF` / `SO_SNDBUF`). Best effort: the kernel says what it granted (`getsockopt`).
+ */
+export function setKernelBuffer(
+  setsockopt: SetSockopt,
+  fd: number,
+  bytes: number,
+  direction: "send" | "receive",
+): void {
+  const value = new Uint8Array(new Int32Array([bytes]).buffer);
+  const [force, plain] = direction === "send"
+    ? [SO_SNDBUFFORCE, SO_SNDBUF]
+    : [SO_RCVBUFFORCE, SO_RCVBUF];
+  if (setsockopt(fd, SOL_SOCKET, force, value, 4) !== 0) {
+    setsockopt(fd, SOL_SOCKET, plain, value, 4);
+  }
+}
 const SOCK_DGRAM = 2;
 const F_GETFD = 1;
 /** Descriptor numbers scanned past the last open one before giving up. */

@@ -23,13 +23,13 @@ import dgram from "node:dgram";
 import { bindingRequest, isStun, mappedAddress, requestUfrag } from "./stun.ts";
 import { UfragTable } from "./ufrag-table.ts";
 import type { Libc } from "../native/libs.ts";
-import { descriptorOfUdpSocket } from "../native/udp-socket.ts";
+import { descriptorOfUdpSocket, setKernelBuffer } from "../native/udp-socket.ts";
 import { RecvBatch } from "../native/recv-batch.ts";
 import { Buffer } from "node:buffer";
 
 /**
- * Kernel buffers asked for each shared socket (`SO_RCVBUF`, `SO_SNDBUF`; the kernel caps them
- * at `net.core.rmem_max` / `wmem_max`): every session's datagrams queue in one socket now, and
+ * Kernel buffers asked for each shared socket (past `net.core.rmem_max` / `wmem_max` when the
+ * server may, else capped at them: native/udp-socket.ts `setKernelBuffer`): every session's datagrams queue in one socket now, and
  * the default (208 KiB, ≈ 90 full-size datagrams) would drop a publisher's keyframe burst that
  * arrives while the fan-out of the previous one runs.
  */
@@ -41,10 +41,7 @@ export const KERNEL_BUFFER_BYTES = 8 * 1024 * 1024;
  */
 const READ_ALLOCATION_ASKED = 4096;
 const SOL_SOCKET = 1;
-const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
 
 const RESOLVED = Promise.resolve();
 
@@ -266,12 +263,8 @@ function bind(address: string, port: number): Promise<dgram.Socket> {
  * reports twice what it grants, for its bookkeeping).
  */
 function kernelBuffers(libc: Libc, fd: number): number {
-  const size = new Uint8Array(new Int32Array([KERNEL_BUFFER_BYTES]).buffer);
-  for (const [force, plain] of [[SO_RCVBUFFORCE, SO_RCVBUF], [SO_SNDBUFFORCE, SO_SNDBUF]]) {
-    if (libc.setsockopt(fd, SOL_SOCKET, force, size, 4) !== 0) {
-      libc.setsockopt(fd, SOL_SOCKET, plain, size, 4);
-    }
-  }
+  setKernelBuffer(libc.setsockopt, fd, KERNEL_BUFFER_BYTES, "receive");
+  setKernelBuffer(libc.setsockopt, fd, KERNEL_BUFFER_BYTES, "send");
   const value = new Int32Array(1);
   const length = new Uint32Array([4]);
   const read = libc.getsockopt(
