@@ -3,11 +3,12 @@
  * send whole (`UDP_GRO`, Linux ≥ 5.0), as the ramp's players do by default
  * (bench/load/fast-rx.ts), so the sending core no longer splits each send into datagrams and
  * queues each. Counts datagrams, not messages: a message of `n` bytes with a GRO segment size `s`
- * in its control message held ⌈n / s⌉ of them.
+ * in its control message (read as the players read it: fast-rx.ts `readControl`) held ⌈n / s⌉.
  *
  * @module
  */
 import type { Libc } from "../../src/media/native/libs.ts";
+import { type Control, readControl } from "../load/fast-rx.ts";
 
 const VLEN = 64;
 const SLOT = 65536;
@@ -27,6 +28,7 @@ export class GroDrain {
   readonly #msgs = new Uint8Array(new ArrayBuffer(VLEN * 64));
   readonly #view = new DataView(this.#msgs.buffer);
   readonly #control = new DataView(new ArrayBuffer(VLEN * CONTROL));
+  readonly #found: Control = { segment: 0 };
   /** Datagrams read (segments counted one by one), and the messages they came in. */
   readonly stats = { datagrams: 0, messages: 0 };
   /** Kept alive: the kernel writes into them. */
@@ -60,26 +62,12 @@ export class GroDrain {
       this.stats.messages += got;
       for (let i = 0; i < got; i++) {
         const length = this.#view.getUint32(i * 64 + 56, true);
-        const segment = this.#segment(i);
+        const start = i * CONTROL;
+        const end = start + Math.min(this.#view.getUint32(i * 64 + 40, true), CONTROL);
+        const { segment } = readControl(this.#control, start, end, this.#found);
         this.stats.datagrams += segment > 0 ? Math.ceil(length / segment) : 1;
       }
       if (got < VLEN) return;
     }
-  }
-
-  /** The GRO segment size in message `i`'s control messages, or 0 (one datagram). */
-  #segment(i: number): number {
-    const v = this.#control;
-    const start = i * CONTROL;
-    const end = start + Math.min(this.#view.getUint32(i * 64 + 40, true), CONTROL);
-    for (let c = start; c + 16 <= end;) {
-      const length = v.getUint32(c, true);
-      if (length < 16) break;
-      if (v.getInt32(c + 8, true) === SOL_UDP && v.getInt32(c + 12, true) === UDP_GRO) {
-        return v.getInt32(c + 16, true);
-      }
-      c += (length + 7) & ~7;
-    }
-    return 0;
   }
 }

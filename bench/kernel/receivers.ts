@@ -41,11 +41,11 @@ async function main(): Promise<void> {
   if (!native.ok) throw new Error(native.reason);
   const sockets = Array.from({ length: m }, () => udpSocket(native.libc, 4 << 20, "receive"));
   if (gro && !sockets.every((s) => enableGro(native.libc, s.fd))) throw new Error("no UDP GRO");
-  const batch = new RecvBatch(native.libc);
-  const groDrain = new GroDrain(native.libc);
+  const reader = gro ? new GroDrain(native.libc) : new RecvBatch(native.libc);
   const deliver = () => {};
-  const drain = gro ? (fd: number) => groDrain.drain(fd) : (fd: number) => batch.drain(fd, deliver);
-  const stats = gro ? groDrain.stats : batch.stats;
+  const drain = reader instanceof GroDrain
+    ? (fd: number) => reader.drain(fd)
+    : (fd: number) => reader.drain(fd, deliver);
   console.log(JSON.stringify({ ports: sockets.map((s) => s.port) }));
   let done = false;
   const loop = drainLoop(sockets.map((s) => s.fd), drain, () => done);
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     while ((at = pending.indexOf("\n")) >= 0) {
       const line = pending.slice(0, at).trim();
       pending = pending.slice(at + 1);
-      if (line === "count") console.log(JSON.stringify({ received: stats.datagrams }));
+      if (line === "count") console.log(JSON.stringify({ received: reader.stats.datagrams }));
     }
   }
   done = true;

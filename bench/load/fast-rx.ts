@@ -26,6 +26,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { setKernelBuffer } from "../../src/media/native/udp-socket.ts";
 
 /** What the fast path needs from a player. */
 export interface Tapped {
@@ -47,15 +48,13 @@ const MAX_EVENTS = 256;
 const CONTROL = 64;
 const SOL_SOCKET = 1;
 const SO_TIMESTAMPNS = 35;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
 const SOL_UDP = 17;
 const UDP_GRO = 104;
 /**
  * Kernel receive buffer asked for each player socket: ≈ 2 s of the bench's stream, so that a
  * player process that stops for a moment (a collection, a burst of joins) reads late instead of
  * losing datagrams — STUN responses among them — in its own socket (the default, 208 KiB, holds
- * ≈ 0.3 s). `SO_RCVBUFFORCE` (root) goes past `net.core.rmem_max`; else `SO_RCVBUF`, capped by it.
+ * ≈ 0.3 s). Past `net.core.rmem_max` as root (`setKernelBuffer`).
  */
 export const PLAYER_RECEIVE_BUFFER = 2 * 1024 * 1024;
 
@@ -84,8 +83,8 @@ export class FastRx {
   readonly #msgView: DataView;
   readonly #events = new Uint8Array(new ArrayBuffer(MAX_EVENTS * 12));
   readonly #eventsView = new DataView(this.#events.buffer);
-  /** The GRO segment size of the message {@link FastRx.#readControl} read last (0: none). */
-  #segment = 0;
+  /** What the control messages of the message read last said. */
+  readonly #found: Control = { segment: 0 };
   /** Messages the last `recvmmsg` filled, whose lengths it overwrote (reset before the next). */
   #used = 0;
   #timer?: ReturnType<typeof setInterval>;
@@ -153,10 +152,7 @@ export class FastRx {
     if (this.#lib.symbols.epoll_ctl(this.#epfd, EPOLL_CTL_ADD, fd, event) !== 0) return false;
     const on = new Uint8Array(new Int32Array([1]).buffer);
     this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, on, 4);
-    const size = new Uint8Array(new Int32Array([PLAYER_RECEIVE_BUFFER]).buffer);
-    if (this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) {
-      this.#lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
-    }
+    setKernelBuffer(this.#lib.symbols.setsockopt, fd, PLAYER_RECEIVE_BUFFER, "receive");
     // a kernel without UDP GRO (< 5.0) hands over each datagram: read them one by one
     if (this.#gro) this.#lib.symbols.setsockopt(fd, SOL_UDP, UDP_GRO, on, 4);
     stopDenoReceive(socket);
@@ -225,8 +221,15 @@ export class FastRx {
       if (got <= 0) return;
       for (let i = 0; i < got; i++) {
         const len = Math.min(this.#msgView.getUint32(i * 64 + 56, true), this.#slot);
-        const arrivedAt = this.#readControl(i);
-        const step = this.#segment > 0 ? this.#segment : len;
+        const start = i * CONTROL;
+        const controlEnd = start + Math.min(this.#msgView.getUint32(i * 64 + 40, true), CONTROL);
+        const { arrivedAt, segment } = readControl(
+          this.#controlView,
+          start,
+          controlEnd,
+          this.#found,
+        );
+        const step = segment > 0 ? segment : len;
         if (step < len) this.stats.coalesced++;
         const base = i * this.#slot;
         for (let at = 0; at < len; at += step) {
@@ -255,35 +258,38 @@ export class FastRx {
       // werift's own handler logs and swallows its errors; nothing to do here
     }
   }
+}
 
-  /**
-   * Reads the control messages of message `i`: returns the kernel's receive time (ms since the
-   * epoch) if it gave one, and leaves the GRO segment size in {@link FastRx.#segment} (0: one
-   * datagram).
-   */
-  #readControl(i: number): number | undefined {
-    this.#segment = 0;
-    const start = i * CONTROL;
-    const end = start + Math.min(this.#msgView.getUint32(i * 64 + 40, true), CONTROL);
-    const v = this.#controlView;
-    let arrivedAt: number | undefined;
-    // struct cmsghdr: 64-bit length, level, type, then the data (8-byte aligned)
-    for (let c = start; c + 16 <= end;) {
-      const length = v.getUint32(c, true);
-      if (length < 16) break;
-      const level = v.getInt32(c + 8, true);
-      const type = v.getInt32(c + 12, true);
-      if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && length >= 32) {
-        // struct timespec: 64-bit seconds and nanoseconds, read as 32-bit halves (no BigInt)
-        const sec = v.getUint32(c + 16, true) + v.getUint32(c + 20, true) * 0x1_0000_0000;
-        arrivedAt = sec * 1000 + v.getUint32(c + 24, true) / 1e6;
-      } else if (level === SOL_UDP && type === UDP_GRO && length >= 20) {
-        this.#segment = v.getInt32(c + 16, true);
-      }
-      c += (length + 7) & ~7;
+/** What {@link readControl} found in one message's control messages. */
+export interface Control {
+  /** The kernel's receive time (`SO_TIMESTAMPNS`), ms since the epoch, if it gave one. */
+  arrivedAt?: number;
+  /** The GRO segment size (`UDP_GRO`), 0 when the message is one datagram. */
+  segment: number;
+}
+
+/**
+ * Reads the control messages in `view[start, end)` (struct cmsghdr: 64-bit length, level, type,
+ * then the data, 8-byte aligned) into `out`, and returns it.
+ */
+export function readControl(view: DataView, start: number, end: number, out: Control): Control {
+  out.arrivedAt = undefined;
+  out.segment = 0;
+  for (let c = start; c + 16 <= end;) {
+    const length = view.getUint32(c, true);
+    if (length < 16) break;
+    const level = view.getInt32(c + 8, true);
+    const type = view.getInt32(c + 12, true);
+    if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && length >= 32) {
+      // struct timespec: 64-bit seconds and nanoseconds, read as 32-bit halves (no BigInt)
+      const sec = view.getUint32(c + 16, true) + view.getUint32(c + 20, true) * 0x1_0000_0000;
+      out.arrivedAt = sec * 1000 + view.getUint32(c + 24, true) / 1e6;
+    } else if (level === SOL_UDP && type === UDP_GRO && length >= 20) {
+      out.segment = view.getInt32(c + 16, true);
     }
-    return arrivedAt;
+    c += (length + 7) & ~7;
   }
+  return out;
 }
 
 /** The file descriptor of a bound `node:dgram` socket, from its local port. */
