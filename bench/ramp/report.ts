@@ -5,6 +5,7 @@
  * @module
  */
 import { NOISE_LOAD_CORE, NOISE_SERVER_CORE } from "./config.ts";
+import { SLOW_NOISE_PCT } from "./core-speed.ts";
 import type { StepResult } from "./types.ts";
 
 /** A number with `digits` decimals, "–" when missing, "∞" when infinite. */
@@ -25,6 +26,7 @@ export function table(steps: StepResult[]): string {
     "µs / packet",
     "dgrams / call",
     "others on its core %",
+    "core slow %",
     "RSS MiB",
     "loop lag p99 ms",
     "delivered %",
@@ -48,6 +50,7 @@ export function table(steps: StepResult[]): string {
     fmt(s.server.usPerPacket, 1),
     fmt(s.server.datagramsPerCall, 1),
     fmt(s.server.othersOnCorePct, 0),
+    s.coreSpeed ? fmt(s.coreSpeed.slowPct, 0) : "–",
     fmt(s.server.rssMiB, 0),
     fmt(s.server.lagP99Ms),
     fmt(s.delivery.deliveredPct, 2),
@@ -95,7 +98,7 @@ export function compare(steps: StepResult[], path: string): string {
   return lines.join("\n");
 }
 
-/** Why a hold was noisy (other processes on our cores), or undefined. */
+/** Why a hold was noisy (other processes on our cores, or the host slowed the server's core), or undefined. */
 export function noisy(r: StepResult): string | undefined {
   const reasons: string[] = [];
   if ((r.server.othersOnCorePct ?? 0) > NOISE_SERVER_CORE) {
@@ -103,6 +106,12 @@ export function noisy(r: StepResult): string | undefined {
   }
   if ((r.load.othersOnCorePct ?? 0) > NOISE_LOAD_CORE) {
     reasons.push(`other processes used ${fmt(r.load.othersOnCorePct, 0)} % of the load core`);
+  }
+  if ((r.coreSpeed?.slowPct ?? 0) > SLOW_NOISE_PCT) {
+    reasons.push(
+      `the server's core ran slow in ${fmt(r.coreSpeed!.slowPct, 0)} % of the hold (the host's, ` +
+        `not this machine's processes: core-speed.ts)`,
+    );
   }
   return reasons.length ? reasons.join(" and ") : undefined;
 }
