@@ -5,7 +5,6 @@
  * @module
  */
 import { NOISE_LOAD_CORE, NOISE_SERVER_CORE } from "./config.ts";
-import { SLOW_NOISE_PCT } from "./core-speed.ts";
 import type { StepResult } from "./types.ts";
 
 /** A number with `digits` decimals, "–" when missing, "∞" when infinite. */
@@ -98,7 +97,7 @@ export function compare(steps: StepResult[], path: string): string {
   return lines.join("\n");
 }
 
-/** Why a hold was noisy (other processes on our cores, or the host slowed the server's core), or undefined. */
+/** Why a hold was noisy (other processes on our cores), or undefined. */
 export function noisy(r: StepResult): string | undefined {
   const reasons: string[] = [];
   if ((r.server.othersOnCorePct ?? 0) > NOISE_SERVER_CORE) {
@@ -106,12 +105,6 @@ export function noisy(r: StepResult): string | undefined {
   }
   if ((r.load.othersOnCorePct ?? 0) > NOISE_LOAD_CORE) {
     reasons.push(`other processes used ${fmt(r.load.othersOnCorePct, 0)} % of the load core`);
-  }
-  if ((r.coreSpeed?.slowPct ?? 0) > SLOW_NOISE_PCT) {
-    reasons.push(
-      `the server's core ran slow in ${fmt(r.coreSpeed!.slowPct, 0)} % of the hold (the host's, ` +
-        `not this machine's processes: core-speed.ts)`,
-    );
   }
   return reasons.length ? reasons.join(" and ") : undefined;
 }

@@ -5,8 +5,6 @@ import {
   SLOW_FACTOR,
   summarise,
 } from "../../bench/ramp/core-speed.ts";
-import { noisy } from "../../bench/ramp/report.ts";
-import type { StepResult } from "../../bench/ramp/types.ts";
 
 Deno.test("core speed: a window's slow share and median against the ramp's fast reference", async (t) => {
   await t.step("the reference is the 10th percentile, and needs ten samples", () => {
@@ -22,26 +20,13 @@ Deno.test("core speed: a window's slow share and median against the ramp's fast 
     assert.ok(s.medianRatio > 1.3 && s.medianRatio < 1.8, String(s.medianRatio));
     assert.equal(summarise([], fast), undefined);
   });
-  await t.step(
-    "a failing hold on a slowed core is noisy (measured again), a fast one is not",
-    () => {
-      const step = (slowPct: number) =>
-        ({
-          server: { othersOnCorePct: 0 },
-          load: { othersOnCorePct: 0 },
-          coreSpeed: { samples: 100, slowPct, medianRatio: 1 },
-        }) as unknown as StepResult;
-      assert.match(noisy(step(45)) ?? "", /core ran slow in 45 %/);
-      assert.equal(noisy(step(5)), undefined);
-    },
-  );
 });
 
 Deno.test("core speed: the probe process reports timed samples for a window", async () => {
   const probe = new CoreSpeedProbe("0");
   try {
     const from = Date.now();
-    await new Promise((r) => setTimeout(r, 3500)); // 20 warm-up samples, then some
+    await new Promise((r) => setTimeout(r, 5000)); // start-up, 20 warm-up samples, then some
     const speed = probe.window(from, Date.now());
     assert.ok(speed, "no window: fewer than ten samples after the warm-up");
     assert.ok(speed.samples >= 5, `${speed.samples} samples`);
