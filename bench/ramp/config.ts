@@ -40,8 +40,7 @@ export const USAGE = `usage: deno task bench [-- options]
   --refine K              then bisect K times (fresh server each) between the last N that held
                           and the first that failed (full 3, quick 0)
   --retries N             measure a failing hold again while other processes were busy on our
-                          cores or the host slowed the server's core (core-speed.ts; this
-                          machine is shared), at most N times (quick 1, else 2)
+                          cores (this machine is shared), at most N times (quick 1, else 2)
   --wait-quiet S          before each hold, wait up to S s (quick 2, else 10) until other
                           processes use < 10 % of the server's core and < 30 % of the load core
   --max-players N         never go beyond N players (default 2000)
