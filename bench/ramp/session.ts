@@ -13,7 +13,6 @@ import { NOISE_LOAD_CORE, NOISE_SERVER_CORE, type RampConfig, REPO } from "./con
 import { restoreAutogroup } from "./autogroup.ts";
 import { measure } from "./measure.ts";
 import { fmt, noisy } from "./report.ts";
-import { CoreSpeedProbe } from "./core-speed.ts";
 import type { ProcSnapshot, PublisherSnapshot, Snapshot, StepResult } from "./types.ts";
 
 /** The processes of a ramp and the load it has grown to. */
@@ -30,8 +29,6 @@ export class RampSession {
   readonly pool: { child: Child; count: number }[] = [];
   /** The server this run started, while it runs. */
   server?: BenchServer;
-  /** The server core's speed probe (core-speed.ts), while the server is pinned. */
-  probe?: CoreSpeedProbe;
   /** Set by a signal or the watchdog: stop as soon as possible. */
   interrupted = false;
   /** The id of the next player. */
@@ -83,14 +80,12 @@ export class RampSession {
   killEverything(): void {
     for (const c of this.children) c.killNow();
     this.server?.child.killNow();
-    this.probe?.kill();
   }
 
   /** Stops the load and the server, and puts the scheduling group back. */
   async cleanUp(): Promise<void> {
     await Promise.allSettled(this.children.map((c) => c.stop(8000)));
     if (this.server) await this.server.child.terminate("SIGTERM", 10_000);
-    await this.probe?.stop();
     restoreAutogroup();
   }
 
@@ -298,8 +293,6 @@ export class RampSession {
         }, nice ${this.niceValue("server-nice")}`,
       );
     }
-    // from the first server on, for the whole ramp: its fast reference is the ramp's
-    if (this.config.pin) this.probe ??= new CoreSpeedProbe(this.config.args["server-cpus"]);
     const pub = await this.startPublisher();
     if (this.recordings) await this.#startRecording();
     console.log(
@@ -351,11 +344,9 @@ export class RampSession {
       if (waited > 1.5) {
         console.log(`  waited ${waited.toFixed(0)} s for other processes to calm down`);
       }
-      const from = Date.now();
       const a = await this.snapshot(pub);
       await sleep(this.config.holdS * 1000);
       const b = await this.snapshot(pub);
-      const to = Date.now();
       window = [a.uptime, b.uptime];
       r = measure(
         {
@@ -368,7 +359,6 @@ export class RampSession {
         a,
         b,
       );
-      r.coreSpeed = this.probe?.window(from, to);
       r.attempts = attempt;
       r.waitedSeconds = Math.round(waited);
       const noise = noisy(r);

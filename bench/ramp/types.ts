@@ -6,7 +6,6 @@
  */
 import type { LagSnapshot } from "../../src/metrics/loop-lag.ts";
 import type { CoreTime } from "../load/proc.ts";
-import type { CoreSpeed } from "./core-speed.ts";
 
 /** One player's cumulative counters, as its load process reports them. */
 export interface PlayerCounters {
@@ -156,8 +155,6 @@ export interface StepResult {
   holds: boolean;
   failed: string[];
   loadBound: boolean;
-  /** How fast the server's core ran in the hold (core-speed.ts), when it was probed. */
-  coreSpeed?: CoreSpeed;
   /** Holds measured for this step (a failure during noise from other processes is retried). */
   attempts?: number;
   /** Seconds waited before the last hold for other processes to calm down. */
