@@ -62,9 +62,7 @@ export class GroDrain {
       this.stats.messages += got;
       for (let i = 0; i < got; i++) {
         const length = this.#view.getUint32(i * 64 + 56, true);
-        const start = i * CONTROL;
-        const end = start + Math.min(this.#view.getUint32(i * 64 + 40, true), CONTROL);
-        const { segment } = readControl(this.#control, start, end, this.#found);
+        const { segment } = readControl(this.#view, this.#control, i, CONTROL, this.#found);
         this.stats.datagrams += segment > 0 ? Math.ceil(length / segment) : 1;
       }
       if (got < VLEN) return;

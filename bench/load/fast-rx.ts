@@ -221,12 +221,11 @@ export class FastRx {
       if (got <= 0) return;
       for (let i = 0; i < got; i++) {
         const len = Math.min(this.#msgView.getUint32(i * 64 + 56, true), this.#slot);
-        const start = i * CONTROL;
-        const controlEnd = start + Math.min(this.#msgView.getUint32(i * 64 + 40, true), CONTROL);
         const { arrivedAt, segment } = readControl(
+          this.#msgView,
           this.#controlView,
-          start,
-          controlEnd,
+          i,
+          CONTROL,
           this.#found,
         );
         const step = segment > 0 ? segment : len;
@@ -269,12 +268,22 @@ export interface Control {
 }
 
 /**
- * Reads the control messages in `view[start, end)` (struct cmsghdr: 64-bit length, level, type,
- * then the data, 8-byte aligned) into `out`, and returns it.
+ * Reads the control messages of message `i` of a `recvmmsg` call into `out`, and returns it:
+ * `msgs` holds the 64-byte `struct mmsghdr`s (the kernel wrote each one's `msg_controllen`),
+ * `view` the control buffers, `stride` bytes each (struct cmsghdr: 64-bit length, level, type,
+ * then the data, 8-byte aligned).
  */
-export function readControl(view: DataView, start: number, end: number, out: Control): Control {
+export function readControl(
+  msgs: DataView,
+  view: DataView,
+  i: number,
+  stride: number,
+  out: Control,
+): Control {
   out.arrivedAt = undefined;
   out.segment = 0;
+  const start = i * stride;
+  const end = start + Math.min(msgs.getUint32(i * 64 + 40, true), stride); // msg_controllen
   for (let c = start; c + 16 <= end;) {
     const length = view.getUint32(c, true);
     if (length < 16) break;
