@@ -1,9 +1,9 @@
 /**
  * The UDP socket helpers of the native paths: the `sockaddr_in` of an IPv4 address, a socket's
  * kernel buffer past the system's cap when allowed, and the descriptor of one of this process's
- * UDP sockets, found by its bound address (`getsockname`
- * over the open descriptors: Deno does not expose them, and reading `/proc/self/fd` would need
- * `--allow-all`). The owner must stop using a descriptor before its socket closes.
+ * UDP sockets, found by its bound address (`getsockname` over the open descriptors: Deno does
+ * not expose them, and reading `/proc/self/fd` would need `--allow-all`). The owner must stop
+ * using a descriptor before its socket closes.
  *
  * @module
  */
@@ -31,6 +31,10 @@ const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
+const SOCK_DGRAM = 2;
+const F_GETFD = 1;
+/** Descriptor numbers scanned past the last open one before giving up. */
+const SCAN_GAP = 1024;
 
 /** libc's `setsockopt` (the send path's binding, or another library's). */
 export type SetSockopt = (
@@ -60,10 +64,6 @@ export function setKernelBuffer(
     setsockopt(fd, SOL_SOCKET, plain, value, 4);
   }
 }
-const SOCK_DGRAM = 2;
-const F_GETFD = 1;
-/** Descriptor numbers scanned past the last open one before giving up. */
-const SCAN_GAP = 1024;
 
 /**
  * The descriptor of this process's IPv4 UDP socket bound to `address:port`, if there is one:

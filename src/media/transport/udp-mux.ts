@@ -29,9 +29,9 @@ import { Buffer } from "node:buffer";
 
 /**
  * Kernel buffers asked for each shared socket (past `net.core.rmem_max` / `wmem_max` when the
- * server may, else capped at them: native/udp-socket.ts `setKernelBuffer`): every session's datagrams queue in one socket now, and
- * the default (208 KiB, ≈ 90 full-size datagrams) would drop a publisher's keyframe burst that
- * arrives while the fan-out of the previous one runs.
+ * server may, else capped at them: native/udp-socket.ts `setKernelBuffer`): every session's
+ * datagrams queue in one socket now, and the default (208 KiB, ≈ 90 full-size datagrams) would
+ * drop a publisher's keyframe burst that arrives while the fan-out of the previous one runs.
  */
 export const KERNEL_BUFFER_BYTES = 8 * 1024 * 1024;
 /**
