@@ -9,7 +9,8 @@
  * - `sendmmsg 64×GSO 9` and `sendmmsg 64×GSO 4+5`: the same runs of 64 players in one
  *   `sendmmsg` (src/media/native/send-mmsg.ts), one message per run, each with its destination;
  * - `audio 160 B sendmsg ×1`: one Opus packet per player, one `sendmsg` each (as the server
- *   sends audio: one packet per 20 ms, nothing to segment).
+ *   sends audio: one packet per 20 ms, nothing to segment);
+ * - `audio 160 B sendmmsg 64×1`: the same packet to 64 players in one `sendmmsg`.
  *
  * @module
  */
@@ -101,6 +102,23 @@ function audioSender(libc: Libc, fd: number): FrameSender {
   };
 }
 
+function audioMmsgSender(fd: number): FrameSender {
+  const packet = new Uint8Array(AUDIO_DATAGRAM).fill(0x80);
+  const iov = new DataView(new ArrayBuffer(16));
+  setPointer(iov, 0, addressOf(packet));
+  iov.setUint32(8, AUDIO_DATAGRAM, true);
+  const iovAddress = addressOf(iov.buffer as ArrayBuffer);
+  const multi = new MultiSend(MMSG_PLAYERS);
+  return (names, from, to) => {
+    let sent = 0;
+    for (let p = from; p < to; p++) {
+      if (multi.length === MMSG_PLAYERS) sent += multi.flush(fd);
+      multi.add(names[p], iovAddress, 1, 0);
+    }
+    return sent + multi.flush(fd);
+  };
+}
+
 /** Every pattern, in the order of the table. */
 export const PATTERNS: Pattern[] = [
   { name: "sendmsg ×1 (no GSO)", make: (libc, fd) => batchSender(libc, fd, false, false) },
@@ -109,4 +127,8 @@ export const PATTERNS: Pattern[] = [
   { name: `sendmmsg ${MMSG_PLAYERS}×GSO 9`, make: (_libc, fd) => mmsgSender(fd, false) },
   { name: `sendmmsg ${MMSG_PLAYERS}×GSO 4+5`, make: (_libc, fd) => mmsgSender(fd, true) },
   { name: `audio ${AUDIO_DATAGRAM} B sendmsg ×1`, make: audioSender },
+  {
+    name: `audio ${AUDIO_DATAGRAM} B sendmmsg ${MMSG_PLAYERS}×1`,
+    make: (_libc, fd) => audioMmsgSender(fd),
+  },
 ];
