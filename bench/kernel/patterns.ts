@@ -54,7 +54,7 @@ function batchSender(libc: Libc, fd: number, split: boolean, segment: boolean): 
   };
 }
 
-function mmsgSender(fd: number, split: boolean): FrameSender {
+function mmsgSender(libc: Libc, fd: number, split: boolean): FrameSender {
   // one contiguous frame and the iovecs of its runs: [all 9] or [4 short, 5 long]
   const frame = new Uint8Array(DATAGRAM * FRAME).fill(0x80);
   const runs = split ? [[4, DATAGRAM - 1], [5, DATAGRAM]] : [[FRAME, DATAGRAM]];
@@ -66,7 +66,7 @@ function mmsgSender(fd: number, split: boolean): FrameSender {
     offset += count * size;
   });
   const iovAddress = addressOf(iov.buffer as ArrayBuffer);
-  const multi = new MultiSend(MMSG_PLAYERS * runs.length);
+  const multi = new MultiSend(libc, MMSG_PLAYERS * runs.length);
   const perMessage = runs.map(([count]) => count);
   return (names, from, to) => {
     let sent = 0;
@@ -102,13 +102,13 @@ function audioSender(libc: Libc, fd: number): FrameSender {
   };
 }
 
-function audioMmsgSender(fd: number): FrameSender {
+function audioMmsgSender(libc: Libc, fd: number): FrameSender {
   const packet = new Uint8Array(AUDIO_DATAGRAM).fill(0x80);
   const iov = new DataView(new ArrayBuffer(16));
   setPointer(iov, 0, addressOf(packet));
   iov.setUint32(8, AUDIO_DATAGRAM, true);
   const iovAddress = addressOf(iov.buffer as ArrayBuffer);
-  const multi = new MultiSend(MMSG_PLAYERS);
+  const multi = new MultiSend(libc, MMSG_PLAYERS);
   return (names, from, to) => {
     let sent = 0;
     for (let p = from; p < to; p++) {
@@ -124,11 +124,11 @@ export const PATTERNS: Pattern[] = [
   { name: "sendmsg ×1 (no GSO)", make: (libc, fd) => batchSender(libc, fd, false, false) },
   { name: "sendmsg GSO 9", make: (libc, fd) => batchSender(libc, fd, false, true) },
   { name: "sendmsg GSO 4+5", make: (libc, fd) => batchSender(libc, fd, true, true) },
-  { name: `sendmmsg ${MMSG_PLAYERS}×GSO 9`, make: (_libc, fd) => mmsgSender(fd, false) },
-  { name: `sendmmsg ${MMSG_PLAYERS}×GSO 4+5`, make: (_libc, fd) => mmsgSender(fd, true) },
+  { name: `sendmmsg ${MMSG_PLAYERS}×GSO 9`, make: (libc, fd) => mmsgSender(libc, fd, false) },
+  { name: `sendmmsg ${MMSG_PLAYERS}×GSO 4+5`, make: (libc, fd) => mmsgSender(libc, fd, true) },
   { name: `audio ${AUDIO_DATAGRAM} B sendmsg ×1`, make: audioSender },
   {
     name: `audio ${AUDIO_DATAGRAM} B sendmmsg ${MMSG_PLAYERS}×1`,
-    make: (_libc, fd) => audioMmsgSender(fd),
+    make: audioMmsgSender,
   },
 ];

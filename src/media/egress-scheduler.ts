@@ -16,7 +16,7 @@
 import type { RTCRtpSender } from "werift";
 import type { Libc, Libcrypto } from "./native/libs.ts";
 import { BATCH_SLOTS, DatagramBatch } from "./native/datagram-batch.ts";
-import { type EgressShared, PeerEgress } from "./egress.ts";
+import { type EgressShared, PeerEgress, QUEUED_COUNTS } from "./egress.ts";
 import { ReportSchedule } from "./sender-reports.ts";
 import { IngressProbe } from "./ingress-probe.ts";
 import { type IceConnection, senderInternals } from "./werift/internals.ts";
@@ -69,7 +69,7 @@ export class EgressScheduler implements EgressShared {
   /** @param libraries the opened libc and libcrypto */
   constructor(libraries: Libraries) {
     this.libraries = libraries;
-    this.batch = new DatagramBatch(libraries.libc);
+    this.batch = new DatagramBatch(libraries.libc, QUEUED_COUNTS);
     useNativeSrtcp();
   }
 
@@ -103,9 +103,13 @@ export class EgressScheduler implements EgressShared {
     this.#deadline ??= setTimeout(this.#onDeadline, BATCH_DEADLINE_MS);
   }
 
-  /** Called by a connection whose queue is full: sends that queue now (the others wait). */
+  /**
+   * Called by a connection whose queue is full: sends that queue now, with what the batch
+   * holds (the others wait).
+   */
   full(peer: PeerEgress): void {
     peer.flush(performance.now());
+    this.batch.sendQueued();
   }
 
   /**
@@ -128,7 +132,7 @@ export class EgressScheduler implements EgressShared {
    */
   inputPending: () => boolean = () => false;
 
-  /** Sends every connection's queue now. */
+  /** Sends every connection's queue now: into the shared batch, then `sendmmsg`. */
   flush(): void {
     if (this.#deadline !== undefined) {
       clearTimeout(this.#deadline);
@@ -139,6 +143,7 @@ export class EgressScheduler implements EgressShared {
     const now = performance.now();
     for (let i = 0; i < queued.length; i++) queued[i].flush(now);
     queued.length = 0;
+    this.batch.sendQueued();
   }
 
   /** Stops the timers (server shutdown); queued packets are dropped with their connections. */

@@ -6,8 +6,8 @@
  * publisher's socket holds nothing more, so a burst that arrives together (a keyframe from OBS
  * or ffmpeg) leaves together, and a packet that arrives alone leaves at once. Sending a queue: each header is written, each payload encrypted
  * straight from the source packet with the connection's OpenSSL context, and runs of packets
- * of one size go to the kernel in one segmented `sendmsg` on werift's own socket
- * (native/datagram-batch.ts). Sender reports go out here too (written by sender-reports.ts
+ * of one size are queued as one segmented message on werift's own socket, and every player's
+ * messages of a flush go to the kernel together in `sendmmsg` calls (native/datagram-batch.ts). Sender reports go out here too (written by sender-reports.ts
  * from the counters the streams keep: egress-stream.ts); werift keeps ICE, DTLS and the RTCP
  * that comes in.
  *
@@ -23,6 +23,8 @@ import {
   BATCH_BYTES,
   BATCH_SLOTS,
   type DatagramBatch,
+  type QueuedCounts,
+  type RouteOwner,
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
 import { pairSocket } from "./ice-socket.ts";
@@ -92,13 +94,20 @@ const COUNTED = {
   calls: metrics.egressSends.cell(),
 };
 
+/** The counters the shared batch's `sendQueued` adds to (the egress scheduler hands them over). */
+export const QUEUED_COUNTS: QueuedCounts = {
+  sent: COUNTED.native,
+  dropped: COUNTED.dropped,
+  calls: COUNTED.calls,
+};
+
 /** Scratch of a flush (the event loop is single-threaded): one stream's queued packets, in order. */
 const ORDER = new Int32Array(BATCH_SLOTS);
 /** Scratch of a flush: the padding of each packet of {@link ORDER}. */
 const PADS = new Uint8Array(BATCH_SLOTS);
 
 /** The SRTP session, route and send queue of one player connection (its audio and video). */
-export class PeerEgress {
+export class PeerEgress implements RouteOwner {
   readonly #dtls: DtlsTransportInternals;
   readonly #scheduler: EgressShared;
   readonly #batch: DatagramBatch;
@@ -139,9 +148,14 @@ export class PeerEgress {
     return peer.#rekey() ? peer : undefined;
   }
 
-  /** Where {@link sendNow}'s caller writes the header (the batch's first slot: free between flushes). */
+  /**
+   * Where {@link sendNow}'s caller writes the header: the batch's first slot (free between
+   * flushes; messages still queued are sent first).
+   */
   get scratchHeader(): Uint8Array {
-    return this.#batch.headers[0];
+    const b = this.#batch;
+    if (b.queued > 0) b.sendQueued();
+    return b.headers[0];
   }
 
   /**
@@ -178,8 +192,9 @@ export class PeerEgress {
   }
 
   /**
-   * Protects and sends the queued packets (runs of one size in one segmented send); called by
-   * the scheduler only: its flush, and when {@link enqueue} found the queue full.
+   * Protects the queued packets into the shared batch and queues them there (runs of one size as
+   * one segmented message), for the scheduler to send with every player's; called by the
+   * scheduler only: its flush, and when {@link enqueue} found the queue full.
    */
   flush(now: number): void {
     const count = this.#count;
@@ -191,6 +206,7 @@ export class PeerEgress {
       return;
     }
     const b = this.#batch;
+    const base = b.reserve(this.#fd, count);
     const protector = this.#protector!;
     const tagLength = protector.tagLength;
     const numbers = this.#numbers;
@@ -200,7 +216,7 @@ export class PeerEgress {
     const streams = this.#streams;
     const payloads = this.#payloads;
     const taken = this.#scheduler.taken.fill(0, 0, count);
-    let ready = 0;
+    let ready = base;
     for (let first = 0; first < count; first++) {
       if (taken[first]) continue;
       const stream = streams[first];
@@ -246,18 +262,20 @@ export class PeerEgress {
         b.setLengths(ready++, length, size, tagLength);
       }
     }
-    if (ready === 0) return;
+    if (ready === base) return;
     if (this.#bySocket()) {
-      const result = b.send(this.#fd, this.#name!, ready, this.#refusals < REFUSALS_TOLERATED);
-      if (result.segmentationRefused) this.#refusals++;
-      COUNTED.native.n += result.sent;
-      COUNTED.dropped.n += ready - result.sent;
-      COUNTED.calls.n += result.calls;
+      const segment = this.#refusals < REFUSALS_TOLERATED;
+      b.queue(this.#fd, this.#name!, base, ready - base, segment, this);
       return;
     }
     const connection = this.#dtls.iceTransport.connection;
-    for (let k = 0; k < ready; k++) connection.send(b.concat(k)).catch(() => {});
-    COUNTED.nativeSrtp.n += ready;
+    for (let k = base; k < ready; k++) connection.send(b.concat(k)).catch(() => {});
+    COUNTED.nativeSrtp.n += ready - base;
+  }
+
+  /** The batch found this route refusing segmented sends (after {@link REFUSALS_TOLERATED}: no more). */
+  segmentationRefused(): void {
+    this.#refusals++;
   }
 
   /**
@@ -294,6 +312,7 @@ export class PeerEgress {
    */
   sendRtcp(rtcp: Uint8Array): boolean {
     if (!this.#ready()) return false;
+    if (this.#batch.queued > 0) this.#batch.sendQueued(); // its first slot is written below
     const dtls = this.#dtls;
     const srtcp = dtls.srtcp?.encrypt(rtcp);
     if (!srtcp || srtcp.length > SLOT_PAYLOAD) return false;

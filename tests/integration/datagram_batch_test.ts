@@ -111,3 +111,96 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "DatagramBatch shared by several players: their runs leave in one sendmmsg, each to its own destination, in order",
+  ignore,
+  async fn() {
+    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
+    const [from, a, b] = await Promise.all([boundUdp(), boundUdp(), boundUdp()]);
+    const got = [collect(a), collect(b)];
+    try {
+      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
+      const names = [a, b].map((s) => sockaddrIn("127.0.0.1", s.address().port)!);
+      const counts = { sent: { n: 0 }, dropped: { n: 0 }, calls: { n: 0 } };
+      const batch = new DatagramBatch(native.libc, counts);
+      const owner = {
+        refused: 0,
+        segmentationRefused() {
+          this.refused++;
+        },
+      };
+      // player a: a frame of 4 × 1,200 and a shorter last (one message); player b: two of
+      // 1,000, then an audio packet of 160 (one message: the last segment may be shorter)
+      const plan = [[1200, 1200, 1200, 1200, 700], [1000, 1000, 160]];
+      const expected: Uint8Array[][] = [];
+      for (let p = 0; p < 2; p++) {
+        const start = batch.reserve(fd, plan[p].length);
+        assert.equal(start, p === 0 ? 0 : 5, "the second player's packets follow the first's");
+        expected.push(plan[p].map((size, j) => fill(batch, start + j, size)));
+        batch.queue(fd, names[p], start, plan[p].length, true, owner);
+      }
+      assert.equal(batch.queued, 8);
+      assert.equal(batch.sendQueued(), 8);
+      assert.deepEqual(counts, { sent: { n: 8 }, dropped: { n: 0 }, calls: { n: 1 } });
+      assert.equal(batch.queued, 0, "empty after sending");
+      await until(() => got[0].length >= 5 && got[1].length >= 3, "the datagrams");
+      for (let p = 0; p < 2; p++) {
+        assert.equal(got[p].length, plan[p].length, `player ${p}: one datagram per packet`);
+        got[p].forEach((d, k) => assert.deepEqual(d, expected[p][k], `player ${p} datagram ${k}`));
+      }
+      assert.equal(owner.refused, 0);
+
+      // a full batch, or another descriptor, sends what is queued first
+      batch.reserve(fd, 60);
+      for (let k = 0; k < 60; k++) fill(batch, k, 300);
+      batch.queue(fd, names[0], 0, 60, true, owner);
+      assert.equal(batch.reserve(fd, 60), 60, "room for a second full queue");
+      assert.equal(batch.reserve(fd, 70), 0, "no room for 70 more: the 60 went out");
+      assert.equal(counts.sent.n, 8 + 60);
+      await until(() => got[0].length >= 5 + 60, "the 60 datagrams");
+    } finally {
+      for (const s of [from, a, b]) s.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "DatagramBatch shared: a route that refuses segmentation gets its datagrams one by one, and its owner is told",
+  ignore,
+  async fn() {
+    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
+    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
+    const got = collect(to);
+    try {
+      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
+      // SO_NO_CHECK: the kernel refuses UDP_SEGMENT on this socket (EINVAL), lone datagrams go
+      const on = new Int32Array([1]);
+      assert.equal(native.libc.setsockopt(fd, 1, 11, new Uint8Array(on.buffer), 4), 0);
+      const name = sockaddrIn("127.0.0.1", to.address().port)!;
+      const counts = { sent: { n: 0 }, dropped: { n: 0 }, calls: { n: 0 } };
+      const batch = new DatagramBatch(native.libc, counts);
+      const refused: string[] = [];
+      const owner = (who: string) => ({ segmentationRefused: () => refused.push(who) });
+      // a lone packet, a run of three (refused), a lone packet: the first and last in sendmmsg
+      const sizes = [[200], [900, 900, 900], [300]];
+      const expected: Uint8Array[] = [];
+      sizes.forEach((run, r) => {
+        const start = batch.reserve(fd, run.length);
+        run.forEach((size, j) => expected.push(fill(batch, start + j, size)));
+        batch.queue(fd, name, start, run.length, true, owner(`run ${r}`));
+      });
+      assert.equal(batch.sendQueued(), 5);
+      assert.deepEqual(refused, ["run 1"]);
+      // sendmmsg: 1 taken, refused at the run; 3 sendmsg; sendmmsg of the last
+      assert.deepEqual(counts, { sent: { n: 5 }, dropped: { n: 0 }, calls: { n: 5 } });
+      await until(() => got.length >= 5, "the datagrams");
+      got.forEach((d, k) => assert.deepEqual(d, expected[k], `datagram ${k}`));
+    } finally {
+      from.close();
+      to.close();
+    }
+  },
+});

@@ -25,7 +25,7 @@ Deno.test({
       iov.setUint32(8, 1000, true);
       setPointer(iov, 16, addressOf(data)); // one 200-byte datagram, not segmented
       iov.setUint32(24, 200, true);
-      const multi = new MultiSend(2);
+      const multi = new MultiSend(libc, 2);
       assertEquals(
         multi.add(sockaddrIn("127.0.0.1", a.port)!, addressOf(iov.buffer), 1, 300),
         true,
@@ -98,7 +98,7 @@ Deno.test({
       const iov = new DataView(new ArrayBuffer(16));
       setPointer(iov, 0, addressOf(data));
       iov.setUint32(8, 1000, true);
-      const multi = new MultiSend(2);
+      const multi = new MultiSend(libc, 2);
       multi.add(sockaddrIn("127.0.0.1", receiver.port)!, addressOf(iov.buffer), 1, 300);
       multi.add(sockaddrIn("127.0.0.1", receiver.port)!, addressOf(iov.buffer), 1, 0);
       assertEquals(multi.flush(sender.fd), 2); // 3 × 300 + 100 bytes, then 1,000 bytes alone

@@ -1,6 +1,6 @@
 /**
  * The native libraries of the fast egress path, opened once through `Deno.dlopen`: libc
- * (`sendmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)` to
+ * (`sendmsg` and `sendmmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)` to
  * see whether a publisher's socket has more datagrams waiting, `setsockopt` for the kernel
  * buffers of the shared media port, `recvmmsg` to drain it) and OpenSSL's libcrypto (AES-GCM, AES-CTR
  * and HMAC-SHA1 contexts kept per SRTP stream). Both ship with every Debian / Ubuntu
@@ -12,6 +12,7 @@
 
 const LIBC = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "i32"], result: "i32" },

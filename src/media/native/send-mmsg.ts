@@ -3,14 +3,16 @@
  * Each message is a `msghdr` with its own `sockaddr_in`, its own scatter-gather list and, when
  * it carries a run of equal-size datagrams, its own `UDP_SEGMENT` control message (UDP GSO, the
  * same one datagram-batch.ts sets), so one call can carry several players' segmented runs from
- * one shared socket. libs.ts does not bind the symbol (the send path does not use it yet): this
- * module opens libc for it on first use.
+ * one shared socket. The egress batch (datagram-batch.ts) queues every player's runs of a flush
+ * here and sends them in as few calls as the vector allows; bench:kernel times it.
  *
  * The caller owns the memory its scatter-gather lists point to and keeps it alive until
  * {@link MultiSend.flush} returns.
  *
  * @module
  */
+
+import type { Libc } from "./libs.ts";
 
 const MSG_DONTWAIT = 0x40;
 const SOL_UDP = 17;
@@ -22,25 +24,6 @@ const MMSG = 64;
 const CONTROL = 24;
 /** The kernel's most messages per call (`UIO_MAXIOV`). */
 export const MAX_MESSAGES = 1024;
-
-const SYMBOLS = {
-  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-} as const;
-
-/** Set once, on first use: libc's `sendmmsg`, or why it could not be opened. */
-let opened: Deno.DynamicLibrary<typeof SYMBOLS> | Error | undefined;
-
-function libc(): Deno.DynamicLibrary<typeof SYMBOLS> {
-  if (opened === undefined) {
-    try {
-      opened = Deno.dlopen("libc.so.6", SYMBOLS);
-    } catch (error) {
-      opened = error as Error;
-    }
-  }
-  if (opened instanceof Error) throw opened;
-  return opened;
-}
 
 /** The address of a buffer's first byte, as a number (addresses fit in 53 bits). */
 export function addressOf(buffer: ArrayBuffer | Uint8Array): number {
@@ -55,6 +38,7 @@ export function setPointer(view: DataView, at: number, address: number): void {
 
 /** A vector of up to `capacity` messages, filled with {@link add}, sent with {@link flush}. */
 export class MultiSend {
+  readonly #libc: Libc;
   readonly #capacity: number;
   readonly #msgs: Uint8Array;
   readonly #view: DataView;
@@ -65,10 +49,13 @@ export class MultiSend {
   /** System calls made and messages the kernel took, since construction. */
   readonly stats = { calls: 0, messages: 0 };
 
-  /** @param capacity messages per call at most (≤ {@link MAX_MESSAGES}) */
-  constructor(capacity = 64) {
+  /**
+   * @param libc the opened libc
+   * @param capacity messages per call at most (≤ {@link MAX_MESSAGES})
+   */
+  constructor(libc: Libc, capacity = 64) {
     if (capacity < 1 || capacity > MAX_MESSAGES) throw new RangeError(`capacity ${capacity}`);
-    libc(); // fail here, not on the first flush
+    this.#libc = libc;
     this.#capacity = capacity;
     this.#msgs = new Uint8Array(new ArrayBuffer(MMSG * capacity));
     this.#view = new DataView(this.#msgs.buffer);
@@ -123,18 +110,40 @@ export class MultiSend {
    */
   flush(fd: number): number {
     const count = this.#count;
-    this.#count = 0;
     if (count === 0) return 0;
-    const send = libc().symbols.sendmmsg;
     let done = 0;
     while (done < count) {
-      const msgs = done === 0 ? this.#msgs : this.#msgs.subarray(MMSG * done);
-      this.stats.calls++;
-      const n = send(fd, msgs, count - done, MSG_DONTWAIT);
+      const n = this.send(fd, done);
       if (n <= 0) break;
       done += n;
     }
-    this.stats.messages += done;
+    this.#count = 0;
     return done;
+  }
+
+  /**
+   * One `sendmmsg` of the messages added from the `from`-th on, from descriptor `fd`, without
+   * blocking: how many the kernel took (a message it refused ends the call; the first one
+   * refused: 0). The messages stay added until {@link clear} or {@link flush}.
+   */
+  send(fd: number, from: number): number {
+    const count = this.#count;
+    if (from >= count) return 0;
+    const msgs = from === 0 ? this.#msgs : this.#msgs.subarray(MMSG * from);
+    this.stats.calls++;
+    const n = this.#libc.sendmmsg(fd, msgs, count - from, MSG_DONTWAIT);
+    if (n <= 0) return 0;
+    this.stats.messages += n;
+    return n;
+  }
+
+  /** The destination of the `i`-th message added (a view of the vector's copy). */
+  nameOf(i: number): Uint8Array {
+    return this.#names.subarray(16 * i, 16 * i + 16);
+  }
+
+  /** Forgets the messages added. */
+  clear(): void {
+    this.#count = 0;
   }
 }
