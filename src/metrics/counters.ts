@@ -105,12 +105,12 @@ export const metrics = {
   bytesOut: new Counter("sfu_rtp_bytes_sent_total", "RTP payload bytes sent to players.", "kind"),
   egressPackets: new Counter(
     "sfu_egress_packets_total",
-    "RTP packets sent to players, by path (native: OpenSSL + sendmsg; native-srtp: OpenSSL, then werift's ICE connection; werift: its sender).",
+    "RTP packets sent to players, by path (native: OpenSSL + sendmmsg; native-srtp: OpenSSL, then werift's ICE connection; werift: its sender).",
     "path",
   ),
   egressSends: new Counter(
     "sfu_egress_send_calls_total",
-    "sendmsg calls of the native path (a run of equal-size packets to one player is one call).",
+    "System calls of the native path's RTP sends (sendmmsg: every player's runs of a flush, up to 128 datagrams a call; sendmsg: retransmissions, reports, a refused run).",
   ),
   egressDropped: new Counter(
     "sfu_egress_dropped_total",
