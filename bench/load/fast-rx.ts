@@ -2,12 +2,15 @@
  * A cheaper receive path for the load players (Linux, `--allow-ffi`): once a player is
  * connected, Deno's `node:dgram` receive loop on its socket is stopped and the socket's file
  * descriptor is read directly with libc `recvmmsg` (64 datagrams per call) into one
- * preallocated buffer. Every millisecond a synchronous `epoll_wait(…, 0)` says which sockets
- * have data (a non-blocking FFI call per wake-up costs more than it saves: it hops threads).
+ * preallocated buffer. Every `pollMs` (the ramp's `--rx-poll-ms`, 20) a synchronous
+ * `epoll_wait(…, 0)` says which sockets have data (a non-blocking FFI call per wake-up costs more
+ * than it saves: it hops threads). A longer poll reads more per system call: at 550 players the
+ * players cost 3.04 / 3.19 µs per packet polled every 20 ms, 3.47 / 3.97 every 10 ms and
+ * 3.79 / 3.53 every 1 ms (2026-12-05, alternated single steps; bench/README.md).
  * Deno's own path costs ~30 µs per datagram (an async op and a fresh 64 KiB buffer each).
  *
  * The arrival time of each datagram is the kernel's (`SO_TIMESTAMPNS`, wall clock), so the
- * 1 ms poll does not add to the measured one-way delay.
+ * poll does not add to the measured one-way delay.
  *
  * Every datagram still goes through the player's tap first; what the tap does not drop (STUN,
  * DTLS, RTCP, sampled RTP) is handed to werift as a `message` event with a copy of the bytes and
@@ -91,8 +94,16 @@ export class FastRx {
   /** Datagrams read and wake-ups, for the report. */
   readonly stats = { datagrams: 0, wakeups: 0, calls: 0, coalesced: 0 };
 
-  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, emit: Emit, gro: boolean) {
+  readonly #pollMs: number;
+
+  private constructor(
+    lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+    emit: Emit,
+    gro: boolean,
+    pollMs: number,
+  ) {
     this.#lib = lib;
+    this.#pollMs = pollMs;
     this.#emit = emit;
     this.#gro = gro;
     this.#slot = gro ? GRO_SLOT : SLOT;
@@ -121,12 +132,14 @@ export class FastRx {
   /**
    * Opens libc, or returns undefined (not Linux x86-64/aarch64, or no `--allow-ffi`).
    * `emit` is `dgram.Socket.prototype.emit` as it was before any tap. With `gro`, each socket
-   * takes a segmented send whole (`UDP_GRO`, see {@link FastRx.add}).
+   * takes a segmented send whole (`UDP_GRO`, see {@link FastRx.add}); the sockets are polled
+   * every `pollMs` (default 20).
    */
-  static open(emit: Emit, options: { gro?: boolean } = {}): FastRx | undefined {
+  static open(emit: Emit, options: { gro?: boolean; pollMs?: number } = {}): FastRx | undefined {
     if (Deno.build.os !== "linux") return undefined;
+    const pollMs = Math.max(1, options.pollMs ?? 20);
     try {
-      return new FastRx(Deno.dlopen("libc.so.6", SYMBOLS), emit, options.gro ?? false);
+      return new FastRx(Deno.dlopen("libc.so.6", SYMBOLS), emit, options.gro ?? false, pollMs);
     } catch {
       return undefined;
     }
@@ -158,7 +171,7 @@ export class FastRx {
     stopDenoReceive(socket);
     this.#leaveRuntimePoll(fd);
     this.#byFd.set(fd, { socket, player });
-    this.#timer ??= setInterval(() => this.#poll(), 1);
+    this.#timer ??= setInterval(() => this.#poll(), this.#pollMs);
     return true;
   }
 

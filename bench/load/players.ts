@@ -77,6 +77,7 @@ export async function main(argv: string[]): Promise<never> {
       "no-nack": { type: "boolean", default: false },
       "nack-delay": { type: "string", default: "20" },
       rx: { type: "string", default: "ffi-gro" },
+      "rx-poll-ms": { type: "string", default: "20" },
       "join-timeout": { type: "string", default: "20" },
       "max-seconds": { type: "string", default: "3600" },
       concurrency: { type: "string", default: "6" },
@@ -92,7 +93,12 @@ export async function main(argv: string[]): Promise<never> {
   const originalEmit = installTap(taps);
   /** The FFI receive path (`--rx ffi`, the default), when libc can be opened. */
   const ffi = args.rx === "ffi" || args.rx === "ffi-gro";
-  const fastRx = ffi ? FastRx.open(originalEmit, { gro: args.rx === "ffi-gro" }) : undefined;
+  const fastRx = ffi
+    ? FastRx.open(originalEmit, {
+      gro: args.rx === "ffi-gro",
+      pollMs: Number(args["rx-poll-ms"]),
+    })
+    : undefined;
   // the players' RTCP (receiver reports out, the server's sender reports in) on OpenSSL, as the
   // server's is: werift builds a node:crypto cipher per RTCP packet (a load cost, not the server's)
   if (fastRx) useNativeSrtcp();

@@ -51,6 +51,8 @@ export const USAGE = `usage: deno task bench [-- options]
   --per-process N         players per load process (default 200)
   --sample-every K        players decrypt one RTP packet in K for the delay (default 20)
   --no-nack               players do not NACK sequence gaps
+  --rx-poll-ms MS         how often the FFI receive path polls the players' sockets (default 20:
+                          fewer recvmmsg calls, each reading more; arrival times are the kernel's)
   --rx ffi-gro|ffi|dgram  how players read their sockets once connected: libc recvmmsg through
                           FFI with UDP GRO on (default: a segmented send arrives whole, so on
                           loopback the server's core no longer splits it into datagrams and
@@ -117,6 +119,7 @@ function parse(argv: string[]) {
       "join-concurrency": { type: "string", default: "6" },
       "no-nack": { type: "boolean", default: false },
       rx: { type: "string", default: "ffi-gro" },
+      "rx-poll-ms": { type: "string", default: "20" },
       whip: { type: "string" },
       whep: { type: "string" },
       token: { type: "string" },
@@ -190,6 +193,12 @@ export function parseRampArgs(argv: string[]): RampConfig | undefined {
   if (external && !(args.whip && args.whep)) throw new UsageError("--whip and --whep go together");
   if (!["ffi", "ffi-gro", "dgram"].includes(args.rx)) {
     throw new UsageError(`--rx is ffi, ffi-gro or dgram, not "${args.rx}"`);
+  }
+  const pollMs = Number(args["rx-poll-ms"]);
+  if (!Number.isInteger(pollMs) || pollMs < 1 || pollMs > 1000) {
+    throw new UsageError(
+      `--rx-poll-ms is a whole number of ms from 1 to 1000, not "${args["rx-poll-ms"]}"`,
+    );
   }
   if (external && mode === "profile") {
     throw new UsageError(

@@ -177,6 +177,8 @@ export class RampSession {
         this.config.args["join-concurrency"],
         "--rx",
         this.config.args.rx,
+        "--rx-poll-ms",
+        this.config.args["rx-poll-ms"],
         "--max-seconds",
         String(this.config.maxMinutes * 60 + 60),
         ...(this.config.args["no-nack"] ? ["--no-nack"] : []),
