@@ -32,6 +32,6 @@ export function egressPath(wanted: boolean): { native: boolean; reason?: string 
 /** The start line that says which path runs. */
 export function describeSendPath(path: SendPath): string {
   return path.name === "native"
-    ? "media egress: native (OpenSSL SRTP + sendmsg on the media sockets)"
+    ? "media egress: native (OpenSSL SRTP + sendmmsg on the media sockets)"
     : `media egress: werift's sender (native path off: ${path.reason})`;
 }
