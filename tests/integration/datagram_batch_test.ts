@@ -15,10 +15,32 @@ const native = openNative();
 // CI has Linux, FFI and libcrypto: there these tests must run, not be skipped
 const ignore = !native.ok && !Deno.env.get("CI");
 
-function collect(socket: dgram.Socket): Uint8Array[] {
-  const got: Uint8Array[] = [];
-  socket.on("message", (msg) => got.push(new Uint8Array(msg)));
-  return got;
+/** A receiving socket: what it got, and its address as a `sockaddr_in`. */
+interface Receiver {
+  socket: dgram.Socket;
+  got: Uint8Array[];
+  name: Uint8Array;
+}
+
+/**
+ * A bound socket to send from, with its descriptor found as the send path finds werift's, and
+ * `count` receiving sockets that collect their datagrams; `close` closes them all.
+ */
+async function link(count: number) {
+  if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
+  const [from, ...sockets] = await Promise.all(
+    Array.from({ length: count + 1 }, () => boundUdp()),
+  );
+  const receivers: Receiver[] = sockets.map((socket) => {
+    const got: Uint8Array[] = [];
+    socket.on("message", (msg) => got.push(new Uint8Array(msg)));
+    return { socket, got, name: sockaddrIn("127.0.0.1", socket.address().port)! };
+  });
+  const close = () => [from, ...sockets].forEach((s) => s.close());
+  const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map());
+  if (fd === undefined) close();
+  assert.ok(fd !== undefined, "the sending socket's descriptor is found");
+  return { from, fd, receivers, close, libc: native.libc };
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
@@ -44,14 +66,9 @@ Deno.test({
   name: "DatagramBatch: runs of one size go out segmented, and arrive as the same datagrams",
   ignore,
   async fn() {
-    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
-    const got = collect(to);
+    const { fd, receivers: [{ got, name }], close, libc } = await link(1);
     try {
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map());
-      assert.ok(fd !== undefined, "the sending socket's descriptor is found");
-      const name = sockaddrIn("127.0.0.1", to.address().port)!;
-      const batch = new DatagramBatch(native.libc);
+      const batch = new DatagramBatch(libc);
       // five of 1,200 and a shorter last (one call), three of 1,000 (one), a longer one with an
       // audio-sized one after it (one: the last segment may be shorter), two of 1,000 (one)
       const sizes = [1200, 1200, 1200, 1200, 1200, 700, 1000, 1000, 1000, 1300, 100, 1000, 1000];
@@ -72,8 +89,7 @@ Deno.test({
       await until(() => got.length >= sizes.length, "the datagrams, sent one by one");
       got.forEach((datagram, k) => assert.deepEqual(datagram, expected[k], `datagram ${k}`));
     } finally {
-      from.close();
-      to.close();
+      close();
     }
   },
 });
@@ -82,32 +98,28 @@ Deno.test({
   name: "IngressProbe: a publisher socket's unread datagrams are seen, and then not",
   ignore,
   async fn() {
-    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
-    const got = collect(to);
+    const { from, fd, receivers: [to], close, libc } = await link(1);
     try {
       const connection: IceConnection = {
         nominated: {
           remoteAddr: ["127.0.0.1", from.address().port],
-          protocol: { transport: { socket: to } },
+          protocol: { transport: { socket: to.socket } },
         },
         canSendApplicationData: () => true,
         send: () => Promise.resolve(),
       };
-      const probe = new IngressProbe(native.libc, new Map(), connection);
+      const probe = new IngressProbe(libc, new Map(), connection);
       assert.equal(probe.waiting(), false, "nothing sent yet");
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
-      const batch = new DatagramBatch(native.libc);
+      const batch = new DatagramBatch(libc);
       fill(batch, 0, 300);
       fill(batch, 1, 300);
       // synchronous sends: both wait in the kernel until the event loop reads them
-      assert.equal(batch.send(fd, sockaddrIn("127.0.0.1", to.address().port)!, 2, true).sent, 2);
+      assert.equal(batch.send(fd, to.name, 2, true).sent, 2);
       assert.equal(probe.waiting(), true, "two datagrams wait unread");
-      await until(() => got.length === 2, "node:dgram to read them");
+      await until(() => to.got.length === 2, "node:dgram to read them");
       assert.equal(probe.waiting(), false, "all read");
     } finally {
-      from.close();
-      to.close();
+      close();
     }
   },
 });
@@ -117,14 +129,12 @@ Deno.test({
     "DatagramBatch shared by several players: their runs leave in one sendmmsg, each to its own destination, in order",
   ignore,
   async fn() {
-    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, a, b] = await Promise.all([boundUdp(), boundUdp(), boundUdp()]);
-    const got = [collect(a), collect(b)];
+    const { fd, receivers, close, libc } = await link(2);
+    const got = receivers.map((r) => r.got);
+    const names = receivers.map((r) => r.name);
     try {
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
-      const names = [a, b].map((s) => sockaddrIn("127.0.0.1", s.address().port)!);
       const counts = { sent: { n: 0 }, dropped: { n: 0 }, calls: { n: 0 } };
-      const batch = new DatagramBatch(native.libc, counts);
+      const batch = new DatagramBatch(libc, counts);
       const owner = {
         refused: 0,
         segmentationRefused() {
@@ -160,8 +170,13 @@ Deno.test({
       assert.equal(batch.reserve(fd, 70), 0, "no room for 70 more: the 60 went out");
       assert.equal(counts.sent.n, 8 + 60);
       await until(() => got[0].length >= 5 + 60, "the 60 datagrams");
+      fill(batch, 0, 400);
+      batch.queue(fd, names[1], 0, 1, true, owner);
+      assert.equal(batch.reserve(fd + 1000, 1), 0, "another descriptor: the one queued went out");
+      assert.equal(counts.sent.n, 8 + 60 + 1);
+      await until(() => got[1].length >= 4, "the last datagram");
     } finally {
-      for (const s of [from, a, b]) s.close();
+      close();
     }
   },
 });
@@ -171,17 +186,13 @@ Deno.test({
     "DatagramBatch shared: a route that refuses segmentation gets its datagrams one by one, and its owner is told",
   ignore,
   async fn() {
-    if (!native.ok) throw new Error(`native path unavailable: ${native.reason}`);
-    const [from, to] = await Promise.all([boundUdp(), boundUdp()]);
-    const got = collect(to);
+    const { fd, receivers: [{ got, name }], close, libc } = await link(1);
     try {
-      const fd = descriptorOfUdpSocket(native.libc, "127.0.0.1", from.address().port, new Map())!;
       // SO_NO_CHECK: the kernel refuses UDP_SEGMENT on this socket (EINVAL), lone datagrams go
       const on = new Int32Array([1]);
-      assert.equal(native.libc.setsockopt(fd, 1, 11, new Uint8Array(on.buffer), 4), 0);
-      const name = sockaddrIn("127.0.0.1", to.address().port)!;
+      assert.equal(libc.setsockopt(fd, 1, 11, new Uint8Array(on.buffer), 4), 0);
       const counts = { sent: { n: 0 }, dropped: { n: 0 }, calls: { n: 0 } };
-      const batch = new DatagramBatch(native.libc, counts);
+      const batch = new DatagramBatch(libc, counts);
       const refused: string[] = [];
       const owner = (who: string) => ({ segmentationRefused: () => refused.push(who) });
       // a lone packet, a run of three (refused), a lone packet: the first and last in sendmmsg
@@ -199,8 +210,7 @@ Deno.test({
       await until(() => got.length >= 5, "the datagrams");
       got.forEach((d, k) => assert.deepEqual(d, expected[k], `datagram ${k}`));
     } finally {
-      from.close();
-      to.close();
+      close();
     }
   },
 });
