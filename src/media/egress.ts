@@ -1,15 +1,15 @@
 /**
- * The native egress path: RTP to players without werift's per-packet sender work. A packet for
- * a player is queued on the player's connection ({@link PeerEgress.enqueue}: a few numbers and a
- * reference, no copy); the queues are sent by the server's egress scheduler
- * (egress-scheduler.ts) when the fan-out of the packet that arrived last is done and the
- * publisher's socket holds nothing more, so a burst that arrives together (a keyframe from OBS
- * or ffmpeg) leaves together, and a packet that arrives alone leaves at once. Sending a queue: each header is written, each payload encrypted
- * straight from the source packet with the connection's OpenSSL context, and runs of packets
- * of one size are queued as one segmented message on werift's own socket, and every player's
- * messages of a flush go to the kernel together in `sendmmsg` calls (native/datagram-batch.ts). Sender reports go out here too (written by sender-reports.ts
- * from the counters the streams keep: egress-stream.ts); werift keeps ICE, DTLS and the RTCP
- * that comes in.
+ * The native egress path: RTP to players without werift's per-packet sender work. A packet for a
+ * player is queued on the player's connection ({@link PeerEgress.enqueue}: a few numbers and a
+ * reference, no copy); the queues are sent by the server's egress scheduler (egress-scheduler.ts)
+ * when the fan-out of the packet that arrived last is done and the publisher's socket holds nothing
+ * more, so a burst that arrives together (a keyframe from OBS or ffmpeg) leaves together, and a
+ * packet that arrives alone leaves at once. Sending a queue: each header is written, each payload
+ * encrypted straight from the source packet with the connection's OpenSSL context, and runs of
+ * packets of one size are queued as one segmented message on werift's own socket; every player's
+ * messages of a flush go to the kernel together in `sendmmsg` calls (native/datagram-batch.ts).
+ * Sender reports go out here too (written by sender-reports.ts from the counters the streams keep:
+ * egress-stream.ts); werift keeps ICE, DTLS and the RTCP that comes in.
  *
  * A player whose selected pair has no local descriptor (TURN, TCP) gets the same protected
  * packets through werift's connection. Used when the server chose the native path
@@ -273,7 +273,10 @@ export class PeerEgress implements RouteOwner {
     COUNTED.nativeSrtp.n += ready - base;
   }
 
-  /** The batch found this route refusing segmented sends (after {@link REFUSALS_TOLERATED}: no more). */
+  /**
+   * The batch found this route refusing a segmented send (after {@link REFUSALS_TOLERATED}
+   * refusals it is no longer asked to segment).
+   */
   segmentationRefused(): void {
     this.#refusals++;
   }

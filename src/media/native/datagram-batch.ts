@@ -98,6 +98,10 @@ export class DatagramBatch {
   #used = 0;
   /** Descriptor the queued messages go out from. */
   #fd = -1;
+  /** Bytes of the run {@link #runEnd} found last. */
+  #runBytes = 0;
+  /** Datagrams {@link #alone} sent last. */
+  #runSent = 0;
 
   /**
    * @param libc the opened libc
@@ -267,12 +271,10 @@ export class DatagramBatch {
     return result;
   }
 
-  /** Bytes of the run {@link #runEnd} found last. */
-  #runBytes = 0;
-  /** Datagrams {@link #alone} sent last. */
-  #runSent = 0;
-
-  /** The end of the run that starts at slot `start` (before `stop`); its bytes in {@link #runBytes}. */
+  /**
+   * The end of the run that starts at slot `start` (before `stop`); its bytes are left in
+   * {@link #runBytes}.
+   */
   #runEnd(start: number, stop: number, segment: boolean): number {
     const lengths = this.#lengths;
     const size = lengths[start];
