@@ -16,7 +16,8 @@
 import type { RTCRtpSender } from "werift";
 import type { Libc, Libcrypto } from "./native/libs.ts";
 import { BATCH_SLOTS, DatagramBatch } from "./native/datagram-batch.ts";
-import { type EgressShared, PeerEgress, QUEUED_COUNTS } from "./egress.ts";
+import { type EgressShared, PeerEgress } from "./egress.ts";
+import { QUEUED_COUNTS } from "./egress-counters.ts";
 import { ReportSchedule } from "./sender-reports.ts";
 import { IngressProbe } from "./ingress-probe.ts";
 import { type IceConnection, senderInternals } from "./werift/internals.ts";

@@ -23,7 +23,6 @@ import {
   BATCH_BYTES,
   BATCH_SLOTS,
   type DatagramBatch,
-  type QueuedCounts,
   type RouteOwner,
   SLOT_PAYLOAD,
 } from "./native/datagram-batch.ts";
@@ -32,7 +31,7 @@ import { padToRuns, writePadded } from "./run-padding.ts";
 import type { DtlsTransportInternals, IcePair } from "./werift/internals.ts";
 import type { ReportSchedule, ReportTask } from "./sender-reports.ts";
 import type { Libc, Libcrypto } from "./native/libs.ts";
-import { metrics } from "../metrics/counters.ts";
+import { COUNTED } from "./egress-counters.ts";
 import { Emitter } from "../events.ts";
 
 /** Segmented sends refused on a route before it is sent datagram by datagram for good. */
@@ -86,21 +85,6 @@ export interface EgressShared {
   forget(dtls: object): void;
 }
 
-/** Per-datagram counters of `/metrics`, looked up once. */
-const COUNTED = {
-  native: metrics.egressPackets.cell("native"),
-  nativeSrtp: metrics.egressPackets.cell("native-srtp"),
-  dropped: metrics.egressDropped.cell(),
-  calls: metrics.egressSends.cell(),
-};
-
-/** The counters the shared batch's `sendQueued` adds to (the egress scheduler hands them over). */
-export const QUEUED_COUNTS: QueuedCounts = {
-  sent: COUNTED.native,
-  dropped: COUNTED.dropped,
-  calls: COUNTED.calls,
-};
-
 /** Scratch of a flush (the event loop is single-threaded): one stream's queued packets, in order. */
 const ORDER = new Int32Array(BATCH_SLOTS);
 /** Scratch of a flush: the padding of each packet of {@link ORDER}. */
@@ -148,10 +132,7 @@ export class PeerEgress implements RouteOwner {
     return peer.#rekey() ? peer : undefined;
   }
 
-  /**
-   * Where {@link sendNow}'s caller writes the header: the batch's first slot (free between
-   * flushes; messages still queued are sent first).
-   */
+  /** Where {@link sendNow}'s caller writes the header: slot 0 (what is queued is sent first). */
   get scratchHeader(): Uint8Array {
     const b = this.#batch;
     if (b.queued > 0) b.sendQueued();
@@ -273,10 +254,7 @@ export class PeerEgress implements RouteOwner {
     COUNTED.nativeSrtp.n += ready - base;
   }
 
-  /**
-   * The batch found this route refusing a segmented send (after {@link REFUSALS_TOLERATED}
-   * refusals it is no longer asked to segment).
-   */
+  /** The batch found this route refusing a segmented send ({@link REFUSALS_TOLERATED}: no more). */
   segmentationRefused(): void {
     this.#refusals++;
   }
