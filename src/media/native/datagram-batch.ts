@@ -22,7 +22,7 @@
  * @module
  */
 import type { Libc } from "./libs.ts";
-import { MultiSend } from "./send-mmsg.ts";
+import { addressOf, MultiSend, setPointer } from "./send-mmsg.ts";
 
 /** Packets of one player's queue (the kernel's limit of segments per send is 64). */
 export const BATCH_SLOTS = 64;
@@ -41,7 +41,6 @@ const TAG_ROOM = 32;
 const MSG_DONTWAIT = 0x40;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
-const TWO_32 = 0x1_0000_0000;
 
 /** The owner of a queued message: told when its route refused a segmented send. */
 export interface RouteOwner {
@@ -100,8 +99,6 @@ export class DatagramBatch {
   #fd = -1;
   /** Bytes of the run {@link #runEnd} found last. */
   #runBytes = 0;
-  /** Datagrams {@link #alone} sent last. */
-  #runSent = 0;
 
   /**
    * @param libc the opened libc
@@ -163,8 +160,9 @@ export class DatagramBatch {
       } else if (end - start > 1) {
         // refused as a whole (no segmentation on this route, or a full buffer): one by one
         result.calls += end - start;
-        if (this.#alone(fd, start, end)) result.segmentationRefused = true;
-        result.sent += this.#runSent;
+        const alone = this.#alone(fd, start, end);
+        if (alone === end - start) result.segmentationRefused = true;
+        result.sent += alone;
       }
       start = end;
     }
@@ -247,8 +245,9 @@ export class DatagramBatch {
       const end = this.#end[i];
       this.#name.set(multi.nameOf(i));
       calls += end - first;
-      if (this.#alone(fd, first, end) && end - first > 1) this.#owners[i]!.segmentationRefused();
-      sent += this.#runSent;
+      const alone = this.#alone(fd, first, end);
+      if (alone === end - first && end - first > 1) this.#owners[i]!.segmentationRefused();
+      sent += alone;
       i++;
     }
     multi.clear();
@@ -295,14 +294,13 @@ export class DatagramBatch {
     return end;
   }
 
-  /** Sends slots `[start, end)` one `sendmsg` each to the current name; true when all went. */
-  #alone(fd: number, start: number, end: number): boolean {
+  /** Sends slots `[start, end)` one `sendmsg` each to the current name; how many went. */
+  #alone(fd: number, start: number, end: number): number {
     let alone = 0;
     for (let k = start; k < end; k++) {
       if (this.#sendRun(fd, k, k + 1, 0) === this.#lengths[k]) alone++;
     }
-    this.#runSent = alone;
-    return alone === end - start;
+    return alone;
   }
 
   /** The datagram of slot `k` as one new buffer (for transports without a descriptor). */
@@ -333,14 +331,4 @@ export class DatagramBatch {
     }
     return this.#libc.sendmsg(fd, this.#msg, MSG_DONTWAIT);
   }
-}
-
-function addressOf(buffer: ArrayBuffer): number {
-  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-}
-
-/** Writes a 64-bit little-endian address without a BigInt (addresses fit in 53 bits). */
-function setPointer(view: DataView, at: number, address: number): void {
-  view.setUint32(at, address % TWO_32, true);
-  view.setUint32(at + 4, Math.floor(address / TWO_32), true);
 }
