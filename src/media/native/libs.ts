@@ -1,9 +1,9 @@
 /**
- * The native libraries of the fast egress path, opened once through `Deno.dlopen`: libc
- * (`sendmsg` and `sendmmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)` to
- * see whether a publisher's socket has more datagrams waiting, `setsockopt` for the kernel
- * buffers of the shared media port, `recvmmsg` to drain it) and OpenSSL's libcrypto (AES-GCM, AES-CTR
- * and HMAC-SHA1 contexts kept per SRTP stream). Both ship with every Debian / Ubuntu
+ * The native libraries of the fast egress path, opened once through `Deno.dlopen`: libc (`sendmsg`
+ * and `sendmmsg` on the descriptor of a media socket, `getsockname` to find it, `ioctl(FIONREAD)`
+ * to see whether a publisher's socket has more datagrams waiting, `setsockopt` for the kernel
+ * buffers of the shared media port, `recvmmsg` to drain it) and OpenSSL's libcrypto (AES-GCM,
+ * AES-CTR and HMAC-SHA1 contexts kept per SRTP stream). Both ship with every Debian / Ubuntu
  * (`libc6`, `libssl3`). When they cannot be opened — not Linux, no `--allow-ffi`, no
  * `libcrypto.so.3` — {@link openNative} says why and the server keeps werift's own path.
  *
