@@ -48,7 +48,9 @@ export const USAGE = `usage: deno task bench [-- options]
                           --cpu-prof, summarised (auto: the largest N that held in the newest
                           bench/results/*-full.json); --profile-hold S (default 20)
   --profile-load DIR      also write CPU profiles of the load processes into DIR
-  --per-process N         players per load process (default 200)
+  --per-process N         players per load process (default 1000: the processes all run on the
+                          load's core, so each extra one only adds a runtime, a heap and timers)
+  --join-concurrency N    joins in flight per load process (default 24)
   --sample-every K        players decrypt one RTP packet in K for the delay (default 20)
   --no-nack               players do not NACK sequence gaps
   --rx-poll-ms MS         how often the FFI receive path polls the players' sockets (default 20:
@@ -114,9 +116,9 @@ function parse(argv: string[]) {
       "profile-hold": { type: "string", default: "20" },
       "profile-dir": { type: "string" },
       "profile-load": { type: "string" },
-      "per-process": { type: "string", default: "200" },
+      "per-process": { type: "string", default: "1000" },
       "sample-every": { type: "string", default: "20" },
-      "join-concurrency": { type: "string", default: "6" },
+      "join-concurrency": { type: "string", default: "24" },
       "no-nack": { type: "boolean", default: false },
       rx: { type: "string", default: "ffi-gro" },
       "rx-poll-ms": { type: "string", default: "20" },

@@ -5,7 +5,7 @@ Deno.test("ramp config: --rx takes ffi, ffi-gro or dgram and refuses anything el
   for (const rx of ["ffi", "ffi-gro", "dgram"]) {
     assert.equal(parseRampArgs(["--quick", "--rx", rx])?.args.rx, rx);
   }
-  assert.equal(parseRampArgs(["--quick"])?.perProcess, 200, "players per load process");
+  assert.equal(parseRampArgs(["--quick"])?.perProcess, 1000, "players per load process");
   assert.throws(
     () => parseRampArgs(["--rx", "gro"]),
     (e) => e instanceof UsageError && /ffi-gro/.test(e.message),
