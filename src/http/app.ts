@@ -97,6 +97,14 @@ export function createApp(deps: AppDeps): Hono {
         c.req.path,
       );
     }
+    if (closedByClient(error)) {
+      // the client's doing (a closed tab, a killed process): its answer reaches no one
+      log.info("client closed the request", { id: c.get("requestId"), path: c.req.path });
+      return problemResponse(
+        new DomainError("bad-request", "the connection closed before the body ended"),
+        c.req.path,
+      );
+    }
     log.error("unhandled error", {
       id: c.get("requestId"),
       path: c.req.path,
@@ -113,6 +121,14 @@ export function createApp(deps: AppDeps): Hono {
     );
   });
   return app;
+}
+
+/**
+ * Whether `error` is node:http's "aborted" (`ECONNRESET`): the client closed its connection while
+ * its body was being read.
+ */
+function closedByClient(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "ECONNRESET";
 }
 
 /**
