@@ -73,6 +73,8 @@ export interface Config {
   metricsEnabled: boolean;
   /** Most live sessions on the server; more POSTs get 503. */
   maxSessions: number;
+  /** New sessions get 503 while the event loop's lag p90 (last 2 s) is above this, ms; 0: never. */
+  overloadLagMs: number;
   /** Most sessions of one host or participant identity in a room; more POSTs get 429. */
   maxIdentitySessions: number;
   /** Authenticated mutating requests (POST, PATCH, PUT, DELETE) per minute per client address. */
@@ -251,6 +253,7 @@ const schema = z.object({
   MAX_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   MAX_ROOM_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SESSION_TIMEOUT: z.coerce.number().min(1).max(3600).default(10),
+  OVERLOAD_LAG_MS: z.coerce.number().int().min(0).max(60_000).default(200),
   KEYFRAME_CACHE_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(
     4 * 1024 * 1024,
   ),
@@ -348,6 +351,7 @@ export function loadConfig(
     corsOrigin: v.CORS_ORIGIN,
     metricsEnabled: v.METRICS,
     maxSessions: v.MAX_SESSIONS,
+    overloadLagMs: v.OVERLOAD_LAG_MS,
     keyframeCacheBytes: v.KEYFRAME_CACHE_BYTES,
     fastEgress: v.FAST_EGRESS === "auto",
     sessionTimeout: v.SESSION_TIMEOUT,

@@ -12,7 +12,7 @@ import { createApp } from "./http/app.ts";
 import type { AppDeps } from "./http/deps.ts";
 import { createLogger } from "./log.ts";
 import { RateLimiter } from "./http/rate-limit.ts";
-import { loopLag } from "./metrics/loop-lag.ts";
+import { loopLag, overloadProbe } from "./metrics/loop-lag.ts";
 import type { MediaOptions } from "./media/peer.ts";
 import { assertWerift } from "./media/werift/check.ts";
 import { decideSendPath, type SendPath } from "./media/send-path.ts";
@@ -123,6 +123,7 @@ export async function startServer(
     maxRooms: config.maxRooms,
     maxRoomSessions: config.maxRoomSessions,
     maxIdentitySessions: config.maxIdentitySessions,
+    overloaded: overloadProbe(config.overloadLagMs),
     sessionTimeoutMs: config.sessionTimeout * 1000,
   });
   let demo: Demo | undefined;

@@ -11,6 +11,11 @@
  * @module
  */
 
+/** Samples kept for {@link LoopLagSampler.recentLag}: 2.5 s of a 10 ms timer that keeps time. */
+const RECENT = 256;
+/** The window of {@link overloadProbe}, ms. */
+export const OVERLOAD_WINDOW_MS = 2000;
+
 /** Upper bounds of the histogram buckets, ms (a final `+Inf` bucket is implied). */
 export const LAG_BUCKETS_MS: readonly number[] = [
   0.5,
@@ -56,6 +61,10 @@ export class LoopLagSampler {
   #maxMs = 0;
   #timer?: ReturnType<typeof setInterval>;
   #last = 0;
+  // the last RECENT samples: when each was taken and its lag, ms (a ring)
+  readonly #recentAt = new Float64Array(RECENT);
+  readonly #recentLag = new Float64Array(RECENT);
+  #recentNext = 0;
 
   /** A sampler firing every `intervalMs` (not started). */
   constructor(intervalMs = 10) {
@@ -77,15 +86,35 @@ export class LoopLagSampler {
     this.#timer = undefined;
   }
 
-  /** Records one lag (ms); public for tests. */
-  record(lagMs: number): void {
+  /** Records one lag (ms) taken at `at` (`performance.now()`); public for tests. */
+  record(lagMs: number, at = performance.now()): void {
     const lag = Math.max(0, lagMs);
+    this.#recentAt[this.#recentNext] = at;
+    this.#recentLag[this.#recentNext] = lag;
+    this.#recentNext = (this.#recentNext + 1) % RECENT;
     let i = 0;
     while (i < LAG_BUCKETS_MS.length && lag > LAG_BUCKETS_MS[i]) i++;
     this.#counts[i]++;
     this.#sumMs += lag;
     this.#count++;
     if (lag > this.#maxMs) this.#maxMs = lag;
+  }
+
+  /**
+   * The `q` quantile (0..1) of the lags recorded in the last `windowMs` before `now`, ms
+   * (nearest rank); 0 without samples. A loop blocked for seconds records one sample when it
+   * resumes, so the window holds few samples then, all of them late.
+   */
+  recentLag(windowMs: number, q: number, now = performance.now()): number {
+    const lags: number[] = [];
+    for (let i = 0; i < RECENT; i++) {
+      if (this.#recentAt[i] > 0 && now - this.#recentAt[i] <= windowMs) {
+        lags.push(this.#recentLag[i]);
+      }
+    }
+    if (lags.length === 0) return 0;
+    lags.sort((a, b) => a - b);
+    return lags[Math.min(lags.length - 1, Math.ceil(q * lags.length) - 1)];
   }
 
   /** The histogram so far. */
@@ -123,7 +152,7 @@ export class LoopLagSampler {
 
   #tick(): void {
     const now = performance.now();
-    this.record(now - this.#last - this.#intervalMs);
+    this.record(now - this.#last - this.#intervalMs, now);
     this.#last = now;
   }
 }
@@ -164,4 +193,24 @@ export function lagQuantile(from: LagSnapshot, to: LagSnapshot, q: number): numb
     seen += counts[i];
   }
   return undefined;
+}
+
+/**
+ * The server's overload probe: the 90th percentile of the event loop's lag over the last
+ * {@link OVERLOAD_WINDOW_MS} when it is above `limitMs` (one turn in ten that late: the loop
+ * no longer keeps up), else undefined; never with `limitMs` 0. Sessions are refused while it
+ * says so (capacity.ts), so that the load of new ones cannot take the media of those that are
+ * live: past its core, the server reads its shared media socket late, the kernel drops what
+ * overflows — a publisher's packets and its consent checks among them — and every session of
+ * the room loses its media.
+ */
+export function overloadProbe(
+  limitMs: number,
+  sampler: LoopLagSampler = loopLag(),
+): () => number | undefined {
+  return () => {
+    if (limitMs <= 0) return undefined;
+    const lag = sampler.recentLag(OVERLOAD_WINDOW_MS, 0.9);
+    return lag > limitMs ? lag : undefined;
+  };
 }

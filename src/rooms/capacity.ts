@@ -18,6 +18,8 @@ export interface CapacityLimits {
   maxRoomSessions: number;
   /** Most sessions of one host or participant identity in a room. Unset: no cap. */
   maxIdentitySessions?: number;
+  /** The event loop's lag (ms) while the server is overloaded, else undefined: no new session then. */
+  overloaded?: () => number | undefined;
 }
 
 /** Sessions admitted and still negotiating, checked with the live ones against the limits. */
@@ -42,7 +44,7 @@ export class Capacity {
 
   /**
    * Throws 503 with `Retry-After` when the server (or `room`) has no room for one more session,
-   * counting the sessions still negotiating.
+   * counting the sessions still negotiating, or when the server is overloaded.
    */
   check(room?: Room): void {
     const held = (key: string) => this.#held.get(key) ?? 0;
@@ -59,6 +61,15 @@ export class Capacity {
         "unavailable",
         `the server is at its limit of ${maxSessions} sessions`,
         { retryAfter: 10 },
+      );
+    }
+    const lagMs = this.#limits.overloaded?.();
+    if (lagMs !== undefined) {
+      throw new DomainError(
+        "unavailable",
+        `the server is overloaded (its event loop runs ${Math.round(lagMs)} ms late): ` +
+          "its live sessions keep their media, new ones wait",
+        { retryAfter: 5 },
       );
     }
   }
