@@ -75,6 +75,8 @@ export interface Config {
   maxSessions: number;
   /** New sessions get 503 while the event loop's lag p90 (last 2 s) is above this, ms; 0: never. */
   overloadLagMs: number;
+  /** Seconds a new session waits for an overload to pass before its 503. */
+  overloadWait: number;
   /** Most sessions of one host or participant identity in a room; more POSTs get 429. */
   maxIdentitySessions: number;
   /** Authenticated mutating requests (POST, PATCH, PUT, DELETE) per minute per client address. */
@@ -254,6 +256,7 @@ const schema = z.object({
   MAX_ROOM_SESSIONS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SESSION_TIMEOUT: z.coerce.number().min(1).max(3600).default(10),
   OVERLOAD_LAG_MS: z.coerce.number().int().min(0).max(60_000).default(200),
+  OVERLOAD_WAIT: z.coerce.number().min(0).max(60).default(5),
   KEYFRAME_CACHE_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(
     4 * 1024 * 1024,
   ),
@@ -352,6 +355,7 @@ export function loadConfig(
     metricsEnabled: v.METRICS,
     maxSessions: v.MAX_SESSIONS,
     overloadLagMs: v.OVERLOAD_LAG_MS,
+    overloadWait: v.OVERLOAD_WAIT,
     keyframeCacheBytes: v.KEYFRAME_CACHE_BYTES,
     fastEgress: v.FAST_EGRESS === "auto",
     sessionTimeout: v.SESSION_TIMEOUT,

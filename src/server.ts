@@ -124,6 +124,7 @@ export async function startServer(
     maxRoomSessions: config.maxRoomSessions,
     maxIdentitySessions: config.maxIdentitySessions,
     overloaded: overloadProbe(config.overloadLagMs),
+    overloadWaitMs: config.overloadWait * 1000,
     sessionTimeoutMs: config.sessionTimeout * 1000,
   });
   let demo: Demo | undefined;

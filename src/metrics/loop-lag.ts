@@ -198,9 +198,9 @@ export function lagQuantile(from: LagSnapshot, to: LagSnapshot, q: number): numb
 /**
  * The server's overload probe: the 90th percentile of the event loop's lag over the last
  * {@link OVERLOAD_WINDOW_MS} when it is above `limitMs` (one turn in ten that late: the loop
- * no longer keeps up), else undefined; never with `limitMs` 0. Sessions are refused while it
- * says so (capacity.ts), so that the load of new ones cannot take the media of those that are
- * live: past its core, the server reads its shared media socket late, the kernel drops what
+ * no longer keeps up), else undefined; never with `limitMs` 0. New sessions wait while it says
+ * so, and are refused when it lasts (capacity.ts), so that the load of new ones cannot take the
+ * media of those that are live: past its core, the server reads its shared media socket late, the kernel drops what
  * overflows — a publisher's packets and its consent checks among them — and every session of
  * the room loses its media.
  */

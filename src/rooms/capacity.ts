@@ -18,9 +18,14 @@ export interface CapacityLimits {
   maxRoomSessions: number;
   /** Most sessions of one host or participant identity in a room. Unset: no cap. */
   maxIdentitySessions?: number;
-  /** The event loop's lag (ms) while the server is overloaded, else undefined: no new session then. */
+  /** The event loop's lag (ms) while the server is overloaded, else undefined. */
   overloaded?: () => number | undefined;
+  /** How long {@link Capacity.admit} waits for an overload to pass before it refuses, ms. */
+  overloadWaitMs?: number;
 }
+
+/** How often {@link Capacity.admit} looks again whether an overload has passed, ms. */
+export const ADMIT_POLL_MS = 50;
 
 /** Sessions admitted and still negotiating, checked with the live ones against the limits. */
 export class Capacity {
@@ -44,7 +49,7 @@ export class Capacity {
 
   /**
    * Throws 503 with `Retry-After` when the server (or `room`) has no room for one more session,
-   * counting the sessions still negotiating, or when the server is overloaded.
+   * counting the sessions still negotiating.
    */
   check(room?: Room): void {
     const held = (key: string) => this.#held.get(key) ?? 0;
@@ -63,15 +68,29 @@ export class Capacity {
         { retryAfter: 10 },
       );
     }
-    const lagMs = this.#limits.overloaded?.();
-    if (lagMs !== undefined) {
-      throw new DomainError(
-        "unavailable",
-        `the server is overloaded (its event loop runs ${Math.round(lagMs)} ms late): ` +
-          "its live sessions keep their media, new ones wait",
-        { retryAfter: 5 },
-      );
+  }
+
+  /**
+   * {@link check}, after waiting while the server is overloaded: new sessions are paced by how
+   * the event loop keeps time, so that joining ones cannot take the media of the live ones. An
+   * overload that lasts longer than `overloadWaitMs` is a 503 with `Retry-After`.
+   */
+  async admit(): Promise<void> {
+    const waitMs = this.#limits.overloadWaitMs ?? 0;
+    const until = performance.now() + waitMs;
+    for (let lagMs = this.#limits.overloaded?.(); lagMs !== undefined;) {
+      if (performance.now() >= until) {
+        throw new DomainError(
+          "unavailable",
+          `the server is overloaded (its event loop runs ${Math.round(lagMs)} ms late): ` +
+            "its live sessions keep their media, new ones wait",
+          { retryAfter: 5 },
+        );
+      }
+      await new Promise((r) => setTimeout(r, ADMIT_POLL_MS));
+      lagMs = this.#limits.overloaded?.();
     }
+    this.check();
   }
 
   /**

@@ -28,7 +28,7 @@ export async function play(
   layer?: string,
 ): Promise<Created<EgressSession>> {
   const parsed = offer === undefined ? undefined : parseSdp(offer);
-  store.capacity.check();
+  await store.capacity.admit(); // waits while the server is overloaded
   const room = memberRoom(store, who, name);
   using _slot = store.capacity.reserve(who, room); // held until registered or refused
   const target = publisher ?? room.host;

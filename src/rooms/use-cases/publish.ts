@@ -37,7 +37,7 @@ export async function publish(
 ): Promise<Created<IngestSession>> {
   const parsed = parseSdp(offer);
   requirePublisher(who, name, store.rooms.get(name)?.host);
-  store.capacity.check();
+  await store.capacity.admit(); // waits while the server is overloaded
   const room = who.role === "host" ? openRoom(store, who, name).room : memberRoom(store, who, name);
   using _slot = store.capacity.reserve(who, room); // held until registered or refused
   const media = new Publication(store.options.media, parsed);

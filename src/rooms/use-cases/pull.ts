@@ -36,7 +36,7 @@ export async function pull(
   rids: string[] = [],
 ): Promise<IngestSession> {
   requirePublisher(who, name, store.rooms.get(name)?.host);
-  store.capacity.check();
+  await store.capacity.admit(); // waits while the server is overloaded
   const room = who.role === "host" ? openRoom(store, who, name).room : memberRoom(store, who, name);
   using _slot = store.capacity.reserve(who, room);
   const options = store.options.media;
