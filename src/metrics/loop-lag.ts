@@ -200,9 +200,9 @@ export function lagQuantile(from: LagSnapshot, to: LagSnapshot, q: number): numb
  * {@link OVERLOAD_WINDOW_MS} when it is above `limitMs` (one turn in ten that late: the loop
  * no longer keeps up), else undefined; never with `limitMs` 0. New sessions wait while it says
  * so, and are refused when it lasts (capacity.ts), so that the load of new ones cannot take the
- * media of those that are live: past its core, the server reads its shared media socket late, the kernel drops what
- * overflows — a publisher's packets and its consent checks among them — and every session of
- * the room loses its media.
+ * media of those that are live: in a bench step past the core, the loop stalled, the shared
+ * media socket's receive queue filled, the publisher's packets stopped being counted and every
+ * player of the room lost its media.
  */
 export function overloadProbe(
   limitMs: number,
