@@ -199,10 +199,8 @@ export function lagQuantile(from: LagSnapshot, to: LagSnapshot, q: number): numb
  * The server's overload probe: the 90th percentile of the event loop's lag over the last
  * {@link OVERLOAD_WINDOW_MS} when it is above `limitMs` (one turn in ten that late: the loop
  * no longer keeps up), else undefined; never with `limitMs` 0. New sessions wait while it says
- * so, and are refused when it lasts (capacity.ts), so that the load of new ones cannot take the
- * media of those that are live: in a bench step past the core, the loop stalled, the shared
- * media socket's receive queue filled, the publisher's packets stopped being counted and every
- * player of the room lost its media.
+ * so, and are refused when it lasts (capacity.ts): new sessions are what a server at its limit
+ * can still refuse, so that the live ones keep what the core has left.
  */
 export function overloadProbe(
   limitMs: number,
