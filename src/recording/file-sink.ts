@@ -13,12 +13,20 @@ export const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 
 type Op = { at?: number; bytes: Uint8Array };
 
+/** What the sink needs of a file (a `Deno.FsFile`). */
+export type SinkFile = Pick<Deno.FsFile, "write" | "seek" | "close">;
+/** Creates the file at a path (a new file: an existing one is an error). */
+export type SinkOpen = (path: string) => Promise<SinkFile>;
+
+const createNew: SinkOpen = (path) => Deno.open(path, { write: true, createNew: true });
+
 /** A file written in the background. */
 export class FileSink implements WebmSink {
   /** The first write error, once there was one. */
   error?: Error;
   #path: string;
-  #file?: Deno.FsFile;
+  #file?: SinkFile;
+  #open: SinkOpen;
   #ops: Op[] = [];
   #backlog = 0;
   #running?: Promise<void>;
@@ -27,11 +35,13 @@ export class FileSink implements WebmSink {
 
   /**
    * A sink that creates the file at `path` (a new file: an existing one is an error) at its
-   * first write; `onError` is called once, at the first failure.
+   * first write; `onError` is called once, at the first failure. `open` creates the file (tests
+   * give one whose writes they complete themselves).
    */
-  constructor(path: string, onError: (error: Error) => void) {
+  constructor(path: string, onError: (error: Error) => void, open: SinkOpen = createNew) {
     this.#path = path;
     this.#onError = onError;
+    this.#open = open;
   }
 
   /** True once the file was created. */
@@ -51,7 +61,7 @@ export class FileSink implements WebmSink {
 
   /** Writes what is queued, then closes the file (idempotent). */
   async close(): Promise<void> {
-    await this.#running;
+    while (this.#running) await this.#running;
     if (this.#closed) return;
     this.#closed = true;
     try {
@@ -69,14 +79,27 @@ export class FileSink implements WebmSink {
       this.#fail(new Error(`more than ${MAX_BACKLOG_BYTES} bytes wait for the disk`));
       return;
     }
-    this.#running ??= this.#drain().finally(() => this.#running = undefined);
+    this.#kick();
+  }
+
+  /**
+   * Starts the writing loop unless it runs; when it ends, starts it again for what was queued
+   * after its last look (between its end and its `finally`, which a `??=` on the running promise
+   * missed: a recording's closing bytes, Duration and Cues, then never reached the file).
+   */
+  #kick(): void {
+    if (this.#running || this.#ops.length === 0 || this.error) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      this.#kick();
+    });
   }
 
   async #drain(): Promise<void> {
     while (this.#ops.length > 0 && !this.error) {
       const op = this.#ops.shift()!;
       try {
-        this.#file ??= await Deno.open(this.#path, { write: true, createNew: true });
+        this.#file ??= await this.#open(this.#path);
         const file = this.#file;
         if (op.at !== undefined) await file.seek(op.at, Deno.SeekMode.Start);
         let done = 0;
