@@ -73,7 +73,7 @@ export interface Config {
   metricsEnabled: boolean;
   /** Most live sessions on the server; more POSTs get 503. */
   maxSessions: number;
-  /** New sessions get 503 while the event loop's lag p90 (last 2 s) is above this, ms; 0: never. */
+  /** New sessions wait while the event loop's lag p90 (last 2 s) is above this, ms; 0: never. */
   overloadLagMs: number;
   /** Seconds a new session waits for an overload to pass before its 503. */
   overloadWait: number;

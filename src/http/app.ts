@@ -124,11 +124,13 @@ export function createApp(deps: AppDeps): Hono {
 }
 
 /**
- * Whether `error` is node:http's "aborted" (`ECONNRESET`): the client closed its connection while
- * its body was being read.
+ * Whether `error` is node:http's "aborted" (`ECONNRESET` with that message): the client closed its
+ * connection while its body was being read. Other resets (a Redis or upstream socket of this
+ * server) stay the server's errors.
  */
 function closedByClient(error: unknown): boolean {
-  return error instanceof Error && (error as { code?: unknown }).code === "ECONNRESET";
+  return error instanceof Error && error.message === "aborted" &&
+    (error as { code?: unknown }).code === "ECONNRESET";
 }
 
 /**
